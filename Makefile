@@ -1,0 +1,49 @@
+# vigil — build, test, demo, benchmarks. Everything here runs as root on
+# Linux (network namespaces); `make test` installs what it needs.
+GO        ?= go
+GOFLAGS   ?=
+export GOFLAGS
+FUZZTIME  ?= 15s
+BIN       := bin/vigil
+VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
+             -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
+             -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
+
+.PHONY: all build test deps unit fuzz vet demo bench-failover clean
+
+all: build
+
+build:
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/vigil
+
+## test: every test — installs prerequisites, then vet, unit, namespace
+## integration and keepalived interop tests, short fuzz runs.
+test: deps vet
+	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) fuzz
+
+deps:
+	bash scripts/install-deps.sh base
+
+vet:
+	$(GO) vet ./...
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
+
+unit:
+	$(GO) test -count=1 -short ./...
+
+fuzz:
+	$(GO) test ./vrrp -run '^$$' -fuzz '^FuzzParseAdvert$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+
+## demo: two directors in network namespaces sharing a VIP; Ctrl-C cleans up.
+demo: deps
+	$(GO) run ./internal/lab/demo
+
+## bench-failover: vigil vs keepalived failover timings -> docs/benchmarks.md
+bench-failover: deps
+	$(GO) run ./internal/lab/benchfailover -out docs/benchmarks.md
+
+clean:
+	rm -rf bin

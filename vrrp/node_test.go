@@ -1,0 +1,386 @@
+package vrrp
+
+import (
+	"context"
+	"net"
+	"net/netip"
+	"sync"
+	"testing"
+	"time"
+)
+
+// fakeConn records what the node sends and lets the test inject packets.
+type fakeConn struct {
+	local netip.Addr
+	in    chan Received
+	mu    sync.Mutex
+	sent  []sentPacket
+	once  sync.Once
+	done  chan struct{}
+}
+
+type sentPacket struct {
+	dst    netip.Addr
+	advert *Advert
+}
+
+func newFakeConn(local string) *fakeConn {
+	return &fakeConn{local: netip.MustParseAddr(local), in: make(chan Received, 16), done: make(chan struct{})}
+}
+
+func (c *fakeConn) LocalAddr() netip.Addr { return c.local }
+
+func (c *fakeConn) Read(buf []byte) (Received, error) {
+	select {
+	case r := <-c.in:
+		return r, nil
+	case <-c.done:
+		return Received{}, net.ErrClosed
+	}
+}
+
+func (c *fakeConn) Write(payload []byte, dst netip.Addr) error {
+	a, err := ParseAdvert(payload, c.local, dst)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.sent = append(c.sent, sentPacket{dst: dst, advert: a})
+	c.mu.Unlock()
+	return nil
+}
+
+func (c *fakeConn) Close() error { c.once.Do(func() { close(c.done) }); return nil }
+
+func (c *fakeConn) sentAdverts() []sentPacket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]sentPacket(nil), c.sent...)
+}
+
+// fakeAddrs records address changes.
+type fakeAddrs struct {
+	mu      sync.Mutex
+	present map[netip.Prefix]bool
+	log     []string
+}
+
+func (a *fakeAddrs) Add(v VIP) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.present[v.Prefix] = true
+	a.log = append(a.log, "add "+v.Prefix.String())
+	return nil
+}
+
+func (a *fakeAddrs) Remove(v VIP) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	delete(a.present, v.Prefix)
+	a.log = append(a.log, "del "+v.Prefix.String())
+	return nil
+}
+
+func (a *fakeAddrs) has(p netip.Prefix) bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.present[p]
+}
+
+type fakeAnnouncer struct {
+	mu    sync.Mutex
+	garps []netip.Addr
+	nas   []netip.Addr
+}
+
+func (f *fakeAnnouncer) GARP(a netip.Addr) error {
+	f.mu.Lock()
+	f.garps = append(f.garps, a)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeAnnouncer) UnsolicitedNA(a netip.Addr) error {
+	f.mu.Lock()
+	f.nas = append(f.nas, a)
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *fakeAnnouncer) Close() error { return nil }
+
+func (f *fakeAnnouncer) count() int {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return len(f.garps) + len(f.nas)
+}
+
+type fakePlatform struct {
+	conn    *fakeConn
+	addrs   *fakeAddrs
+	ann     *fakeAnnouncer
+	removed chan netip.Prefix
+	hooks   chan []string
+}
+
+func newFakePlatform() *fakePlatform {
+	return &fakePlatform{
+		conn:    newFakeConn("10.99.0.11"),
+		addrs:   &fakeAddrs{present: map[netip.Prefix]bool{}},
+		ann:     &fakeAnnouncer{},
+		removed: make(chan netip.Prefix, 4),
+		hooks:   make(chan []string, 16),
+	}
+}
+
+func (f *fakePlatform) platform() Platform {
+	return Platform{
+		Listen: func(string, bool, netip.Addr, bool) (PacketConn, error) { return f.conn, nil },
+		Addrs:  f.addrs,
+		NewAnnouncer: func(string) (GratuitousAnnouncer, error) {
+			return f.ann, nil
+		},
+		LinkUp: func(string) (bool, error) { return true, nil },
+		WatchAddrs: func(ctx context.Context, onRemoved func(string, netip.Prefix)) error {
+			for {
+				select {
+				case <-ctx.Done():
+					return nil
+				case p := <-f.removed:
+					onRemoved("eth0", p)
+				}
+			}
+		},
+		RunHook: func(_ context.Context, argv, env []string) error {
+			f.hooks <- append(append([]string(nil), argv...), env...)
+			return nil
+		},
+	}
+}
+
+func testNodeInstance(prio uint8) NodeInstance {
+	vip := netip.MustParsePrefix("10.99.0.250/24")
+	return NodeInstance{
+		Protocol: InstanceConfig{
+			Name: "VI_1", Interface: "eth0", VRID: 51, Version: 3, Priority: prio,
+			AdvertInterval: 20 * time.Millisecond, Preempt: true,
+			VIPs: []netip.Addr{vip.Addr()},
+		},
+		VIPs:       []VIP{{Prefix: vip, Dev: "eth0"}},
+		GARPRepeat: 3,
+		GARPDelay:  50 * time.Millisecond,
+		Notify:     map[State][]string{StateMaster: {"/bin/on-master"}},
+	}
+}
+
+func startNode(t *testing.T, cfg NodeConfig, fp *fakePlatform) (*Node, context.CancelFunc, chan error) {
+	t.Helper()
+	n := NewNode(cfg, fp.platform(), nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Error("node did not stop")
+		}
+	})
+	return n, cancel, done
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+func snapshotOf(t *testing.T, n *Node) InstanceSnapshot {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	s, ok := n.Snapshot(ctx)
+	if !ok || len(s.Instances) != 1 {
+		t.Fatalf("snapshot: ok=%v %+v", ok, s)
+	}
+	return s.Instances[0]
+}
+
+// A lone node becomes master after Master_Down_Interval, adds the VIP,
+// sends adverts, runs the master hook with its environment, and announces
+// in two bursts (3 now, 3 after garp_master_delay).
+func TestNodeBecomesMasterAndAnnounces(t *testing.T) {
+	fp := newFakePlatform()
+	n, _, _ := startNode(t, NodeConfig{Instances: []NodeInstance{testNodeInstance(150)}}, fp)
+	vip := netip.MustParsePrefix("10.99.0.250/24")
+	waitUntil(t, 2*time.Second, "VIP added", func() bool { return fp.addrs.has(vip) })
+	select {
+	case h := <-fp.hooks:
+		want := []string{"/bin/on-master", "VIGIL_INSTANCE=VI_1", "VIGIL_STATE=master", "VIGIL_FROM_STATE=backup", "VIGIL_PRIORITY=150"}
+		if len(h) != len(want) {
+			t.Fatalf("hook %q, want %q", h, want)
+		}
+		for i := range want {
+			if h[i] != want[i] {
+				t.Fatalf("hook %q, want %q", h, want)
+			}
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("master hook not run")
+	}
+	waitUntil(t, 2*time.Second, "first burst", func() bool { return fp.ann.count() >= 3 })
+	waitUntil(t, 2*time.Second, "second burst", func() bool { return fp.ann.count() == 6 })
+	time.Sleep(100 * time.Millisecond)
+	if c := fp.ann.count(); c != 6 {
+		t.Fatalf("announcements = %d, want 6 (no refresh configured)", c)
+	}
+	waitUntil(t, 2*time.Second, "adverts", func() bool { return len(fp.conn.sentAdverts()) >= 3 })
+	for _, p := range fp.conn.sentAdverts() {
+		if p.dst != MulticastGroupV4 || p.advert.Priority != 150 || p.advert.VRID != 51 {
+			t.Fatalf("unexpected advert %+v to %v", p.advert, p.dst)
+		}
+	}
+	s := snapshotOf(t, n)
+	if s.State != StateMaster || !s.VIPsPresent[vip] || s.GARPsSent != 6 || s.AdvertsSent == 0 {
+		t.Fatalf("snapshot %+v", s)
+	}
+}
+
+// A higher-priority advert demotes the master: the VIP goes away.
+func TestNodeHigherPriorityPeerTakesOver(t *testing.T) {
+	fp := newFakePlatform()
+	n, _, _ := startNode(t, NodeConfig{Instances: []NodeInstance{testNodeInstance(100)}}, fp)
+	vip := netip.MustParsePrefix("10.99.0.250/24")
+	waitUntil(t, 2*time.Second, "VIP added", func() bool { return fp.addrs.has(vip) })
+	peer := netip.MustParseAddr("10.99.0.12")
+	adv := &Advert{Version: 3, Type: 1, VRID: 51, Priority: 200, Interval: 20 * time.Millisecond, Addrs: []netip.Addr{vip.Addr()}}
+	b, err := adv.Marshal(peer, MulticastGroupV4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fp.conn.in <- Received{Src: peer, Dst: MulticastGroupV4, HopLimit: 255, Payload: b}
+	waitUntil(t, time.Second, "VIP removed", func() bool { return !fp.addrs.has(vip) })
+	s := snapshotOf(t, n)
+	if s.State != StateBackup || s.MasterAddr != peer || s.MasterPriority != 200 {
+		t.Fatalf("snapshot %+v", s)
+	}
+}
+
+// Packets with a bad TTL, a bad checksum or an unknown VRID are counted
+// by reason and change nothing.
+func TestNodeCountsReceiveErrors(t *testing.T) {
+	fp := newFakePlatform()
+	cfg := testNodeInstance(100)
+	cfg.Protocol.AdvertInterval = time.Second // stay backup during the test
+	n, _, _ := startNode(t, NodeConfig{Instances: []NodeInstance{cfg}}, fp)
+	peer := netip.MustParseAddr("10.99.0.12")
+	mk := func(vrid uint8) []byte {
+		adv := &Advert{Version: 3, Type: 1, VRID: vrid, Priority: 200, Interval: time.Second, Addrs: []netip.Addr{netip.MustParseAddr("10.99.0.250")}}
+		b, err := adv.Marshal(peer, MulticastGroupV4)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	good := mk(51)
+	bad := append([]byte(nil), good...)
+	bad[6] ^= 0xff // checksum
+	fp.conn.in <- Received{Src: peer, Dst: MulticastGroupV4, HopLimit: 64, Payload: good}
+	fp.conn.in <- Received{Src: peer, Dst: MulticastGroupV4, HopLimit: 255, Payload: bad}
+	fp.conn.in <- Received{Src: peer, Dst: MulticastGroupV4, HopLimit: 255, Payload: mk(52)}
+	waitUntil(t, time.Second, "errors counted", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s, _ := n.Snapshot(ctx)
+		return len(s.Interfaces) == 1 && s.Interfaces[0].RecvErrors[ReasonVRID] == 1 &&
+			s.Instances[0].RecvErrors[ReasonTTL] == 1 && s.Instances[0].RecvErrors[ReasonChecksum] == 1
+	})
+	if s := snapshotOf(t, n); s.AdvertsReceived != 0 || s.State != StateBackup {
+		t.Fatalf("bad packets changed state: %+v", s)
+	}
+}
+
+// A VIP removed behind vigil's back while master is re-added, counted and
+// announced again.
+func TestNodeRestoresRemovedVIP(t *testing.T) {
+	fp := newFakePlatform()
+	n, _, _ := startNode(t, NodeConfig{Instances: []NodeInstance{testNodeInstance(150)}}, fp)
+	vip := netip.MustParsePrefix("10.99.0.250/24")
+	waitUntil(t, 2*time.Second, "VIP added", func() bool { return fp.addrs.has(vip) })
+	waitUntil(t, 2*time.Second, "bursts done", func() bool { return fp.ann.count() == 6 })
+	fp.addrs.Remove(VIP{Prefix: vip})
+	fp.removed <- vip
+	waitUntil(t, time.Second, "VIP restored", func() bool { return fp.addrs.has(vip) })
+	waitUntil(t, time.Second, "restore counted", func() bool { return snapshotOf(t, n).VIPsRestored == 1 })
+	if c := fp.ann.count(); c != 7 {
+		t.Fatalf("announcements = %d, want 7 (one for the restored VIP)", c)
+	}
+}
+
+// A failing weight-0 tracked script puts the instance in FAULT (VIP
+// removed); recovery brings it back.
+func TestNodeTrackScriptFault(t *testing.T) {
+	fp := newFakePlatform()
+	cfg := testNodeInstance(150)
+	cfg.TrackScripts = []TrackRef{{Name: "chk", Weight: 0}}
+	n, _, _ := startNode(t, NodeConfig{Instances: []NodeInstance{cfg}}, fp)
+	vip := netip.MustParsePrefix("10.99.0.250/24")
+	waitUntil(t, 2*time.Second, "VIP added", func() bool { return fp.addrs.has(vip) })
+	ctx := context.Background()
+	n.UpdateScript(ctx, "chk", false)
+	waitUntil(t, time.Second, "fault", func() bool { return snapshotOf(t, n).State == StateFault })
+	if fp.addrs.has(vip) {
+		t.Fatal("VIP still present in FAULT")
+	}
+	n.UpdateScript(ctx, "chk", true)
+	waitUntil(t, 2*time.Second, "master again", func() bool { return snapshotOf(t, n).State == StateMaster && fp.addrs.has(vip) })
+	ctx2, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	s, _ := n.Snapshot(ctx2)
+	if len(s.Tracks) != 1 || s.Tracks[0].Failures != 1 || !s.Tracks[0].Up {
+		t.Fatalf("tracks %+v", s.Tracks)
+	}
+}
+
+// Stopping a master sends a priority-0 advert and keeps the VIP until a
+// peer's advert shows it has taken over.
+func TestNodeStopIsMakeBeforeBreak(t *testing.T) {
+	fp := newFakePlatform()
+	cfg := testNodeInstance(150)
+	cfg.Protocol.AdvertInterval = 100 * time.Millisecond
+	_, cancel, done := startNode(t, NodeConfig{Instances: []NodeInstance{cfg}}, fp)
+	vip := netip.MustParsePrefix("10.99.0.250/24")
+	waitUntil(t, 2*time.Second, "VIP added", func() bool { return fp.addrs.has(vip) })
+	cancel()
+	waitUntil(t, time.Second, "priority 0 advert", func() bool {
+		for _, p := range fp.conn.sentAdverts() {
+			if p.advert.Priority == 0 {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(50 * time.Millisecond)
+	if !fp.addrs.has(vip) {
+		t.Fatal("VIP removed before a peer took over")
+	}
+	peer := netip.MustParseAddr("10.99.0.12")
+	adv := &Advert{Version: 3, Type: 1, VRID: 51, Priority: 100, Interval: 100 * time.Millisecond, Addrs: []netip.Addr{vip.Addr()}}
+	b, _ := adv.Marshal(peer, MulticastGroupV4)
+	fp.conn.in <- Received{Src: peer, Dst: MulticastGroupV4, HopLimit: 255, Payload: b}
+	select {
+	case <-done:
+		done <- nil
+	case <-time.After(2 * time.Second):
+		t.Fatal("node did not stop after the peer took over")
+	}
+	if fp.addrs.has(vip) {
+		t.Fatal("VIP left behind after stop")
+	}
+}
