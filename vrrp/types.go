@@ -199,3 +199,25 @@ type InstanceSnapshot struct {
 	VIPsRestored uint64
 	SyncGroup    string
 }
+
+// InterfaceSnapshot holds per-interface receive statistics for packets that
+// could not be attributed to a configured instance.
+type InterfaceSnapshot struct {
+	Name       string
+	RecvErrors map[Reason]uint64
+}
+
+// TrackSnapshot is the status of one tracked script or interface.
+type TrackSnapshot struct {
+	Kind     string // "script" or "interface"
+	Name     string
+	Up       bool
+	Failures uint64 // transitions from up to down
+}
+
+// NodeSnapshot is everything the VRRP side of a node exposes.
+type NodeSnapshot struct {
+	Instances  []InstanceSnapshot
+	Interfaces []InterfaceSnapshot
+	Tracks     []TrackSnapshot
+}
