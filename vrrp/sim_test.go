@@ -1,0 +1,578 @@
+package vrrp
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"net/netip"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+// An in-memory network of VRRP routers driven by a discrete-event loop, in
+// the spirit of hashicorp/memberlist's mock transport: the clock is virtual,
+// adverts are delivered after a configurable latency to every other node
+// running the same VRID, and links can drop packets (seeded, so runs are
+// reproducible) or be cut by a partition. The loop plays the driver's part:
+// it ticks instances at their NextDeadline, syncs groups after every input
+// and executes the outputs.
+
+type simNet struct {
+	t        *testing.T
+	now      time.Time
+	latency  time.Duration
+	rng      *rand.Rand
+	nodes    []*simNode
+	drop     map[[2]int]float64 // {from, to} -> probability of loss
+	cut      map[[2]int]bool    // {from, to} -> partitioned
+	inflight []simPacket
+	seq      uint64
+	trans    []simTransition
+	// heard[to][from] is when node to last accepted an advert from node from.
+	heard map[[2]int]time.Time
+	// check, if set, runs after every executed output and every input.
+	check func()
+}
+
+type simNode struct {
+	id      int
+	name    string
+	addr    netip.Addr
+	insts   []*Instance
+	groups  []*Group
+	crashed bool
+	holds   map[uint8]bool // VRID -> the node has the VIPs configured
+}
+
+type simPacket struct {
+	at       time.Time
+	seq      uint64
+	from, to int
+	advert   Advert
+}
+
+type simTransition struct {
+	at       time.Time
+	node     string
+	inst     string
+	from, to State
+	reason   string
+}
+
+func (tr simTransition) String() string {
+	return fmt.Sprintf("%v %s/%s %v->%v (%s)", tr.at.Sub(smT0), tr.node, tr.inst, tr.from, tr.to, tr.reason)
+}
+
+func newSimNet(t *testing.T, latency time.Duration, seed uint64) *simNet {
+	return &simNet{
+		t:       t,
+		now:     smT0,
+		latency: latency,
+		rng:     rand.New(rand.NewPCG(seed, seed^0x5eed)),
+		drop:    map[[2]int]float64{},
+		cut:     map[[2]int]bool{},
+		heard:   map[[2]int]time.Time{},
+	}
+}
+
+// addNode adds a router with primary address addr running cfgs (their
+// LocalAddr is set to addr).
+func (s *simNet) addNode(name, addr string, cfgs ...InstanceConfig) *simNode {
+	n := &simNode{id: len(s.nodes), name: name, addr: netip.MustParseAddr(addr), holds: map[uint8]bool{}}
+	for _, c := range cfgs {
+		c.LocalAddr = n.addr
+		n.insts = append(n.insts, NewInstance(c))
+	}
+	s.nodes = append(s.nodes, n)
+	return n
+}
+
+func (n *simNode) inst(name string) *Instance {
+	for _, i := range n.insts {
+		if i.Config().Name == name {
+			return i
+		}
+	}
+	panic("no instance " + name + " on " + n.name)
+}
+
+func (n *simNode) addGroup(name string, members ...string) {
+	var ms []*Instance
+	for _, m := range members {
+		ms = append(ms, n.inst(m))
+	}
+	n.groups = append(n.groups, NewGroup(name, ms))
+}
+
+// input runs one input on node n at the current time, then syncs its groups
+// and executes every output, as the driver does.
+func (s *simNet) input(n *simNode, fn func(now time.Time)) {
+	if n.crashed {
+		return
+	}
+	fn(s.now)
+	for {
+		for _, g := range n.groups {
+			g.Sync(s.now)
+		}
+		any := false
+		for _, i := range n.insts {
+			for _, o := range i.TakeOutputs() {
+				any = true
+				s.execute(n, i, o)
+			}
+		}
+		if !any {
+			break
+		}
+	}
+	if s.check != nil {
+		s.check()
+	}
+}
+
+func (s *simNet) execute(n *simNode, i *Instance, o Output) {
+	cfg := i.Config()
+	switch o := o.(type) {
+	case SendAdvert:
+		a := Advert{Version: cfg.Version, Type: TypeAdvertisement, VRID: cfg.VRID, Priority: o.Priority,
+			Interval: cfg.AdvertInterval, Addrs: slices.Clone(cfg.VIPs)}
+		if cfg.Version == 2 && cfg.AuthPass != "" {
+			a.AuthType = AuthSimple
+			copy(a.AuthData[:], cfg.AuthPass)
+		}
+		for _, m := range s.nodes {
+			if m == n || s.cut[[2]int{n.id, m.id}] {
+				continue
+			}
+			if p := s.drop[[2]int{n.id, m.id}]; p > 0 && s.rng.Float64() < p {
+				continue
+			}
+			s.seq++
+			s.inflight = append(s.inflight, simPacket{at: s.now.Add(s.latency), seq: s.seq, from: n.id, to: m.id, advert: a})
+		}
+	case AddVIPs:
+		n.holds[cfg.VRID] = true
+	case RemoveVIPs:
+		n.holds[cfg.VRID] = false
+	case Announce:
+	case Transition:
+		s.trans = append(s.trans, simTransition{o.At, n.name, cfg.Name, o.From, o.To, o.Reason})
+	default:
+		s.t.Fatalf("unknown output %T", o)
+	}
+	if s.check != nil {
+		s.check()
+	}
+}
+
+// deliver hands a packet to every instance of the destination with the
+// packet's VRID. A healthy simulation never produces a packet the receiver
+// drops.
+func (s *simNet) deliver(p simPacket) {
+	n := s.nodes[p.to]
+	src := s.nodes[p.from].addr
+	for _, i := range n.insts {
+		if i.Config().VRID != p.advert.VRID {
+			continue
+		}
+		s.input(n, func(now time.Time) {
+			a := p.advert
+			if r := i.Receive(now, src, &a); r != "" {
+				s.t.Fatalf("%v: %s dropped advert from %s: %s", now.Sub(smT0), n.name, src, r)
+			}
+			s.heard[[2]int{p.to, p.from}] = now
+		})
+	}
+}
+
+// nextEvent returns the earliest pending delivery or timer, or zero.
+func (s *simNet) nextEvent() time.Time {
+	var next time.Time
+	consider := func(t time.Time) {
+		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
+	}
+	for _, p := range s.inflight {
+		consider(p.at)
+	}
+	for _, n := range s.nodes {
+		if n.crashed {
+			continue
+		}
+		for _, i := range n.insts {
+			consider(i.NextDeadline())
+		}
+	}
+	return next
+}
+
+// runUntil processes every event up to and including end, then sets the
+// clock to end.
+func (s *simNet) runUntil(end time.Time) {
+	for {
+		next := s.nextEvent()
+		if next.IsZero() || next.After(end) {
+			s.now = end
+			return
+		}
+		s.now = next
+		// Deliveries due now, in the order they were sent.
+		sort.Slice(s.inflight, func(a, b int) bool {
+			if !s.inflight[a].at.Equal(s.inflight[b].at) {
+				return s.inflight[a].at.Before(s.inflight[b].at)
+			}
+			return s.inflight[a].seq < s.inflight[b].seq
+		})
+		for len(s.inflight) > 0 && !s.inflight[0].at.After(s.now) {
+			p := s.inflight[0]
+			s.inflight = s.inflight[1:]
+			if !s.nodes[p.to].crashed {
+				s.deliver(p)
+			}
+		}
+		for _, n := range s.nodes {
+			for _, i := range n.insts {
+				if d := i.NextDeadline(); !d.IsZero() && !d.After(s.now) {
+					s.input(n, func(now time.Time) { i.Tick(now) })
+				}
+			}
+		}
+	}
+}
+
+func (s *simNet) runFor(d time.Duration) { s.runUntil(s.now.Add(d)) }
+
+func (s *simNet) startAll() {
+	for _, n := range s.nodes {
+		for _, i := range n.insts {
+			s.input(n, func(now time.Time) { i.Start(now) })
+		}
+	}
+}
+
+// masters lists the live nodes whose instance name is Master.
+func (s *simNet) masters(name string) []string {
+	var out []string
+	for _, n := range s.nodes {
+		if !n.crashed && n.inst(name).State() == StateMaster {
+			out = append(out, n.name)
+		}
+	}
+	return out
+}
+
+// holders lists the live nodes that have the VIPs of vrid configured.
+func (s *simNet) holders(vrid uint8) []string {
+	var out []string
+	for _, n := range s.nodes {
+		if !n.crashed && n.holds[vrid] {
+			out = append(out, n.name)
+		}
+	}
+	return out
+}
+
+func (s *simNet) expectMasters(name string, want ...string) {
+	s.t.Helper()
+	if got := s.masters(name); !slices.Equal(got, want) {
+		s.t.Fatalf("%v: masters of %s = %v, want %v\ntransitions:\n%s", s.now.Sub(smT0), name, got, want, s.transitionLog())
+	}
+	vrid := s.nodes[0].inst(name).Config().VRID
+	if got := s.holders(vrid); !slices.Equal(got, want) {
+		s.t.Fatalf("%v: VIP holders of %s = %v, want %v", s.now.Sub(smT0), name, got, want)
+	}
+}
+
+func (s *simNet) transitionLog() string {
+	var b strings.Builder
+	for _, tr := range s.trans {
+		fmt.Fprintln(&b, "  "+tr.String())
+	}
+	return b.String()
+}
+
+// transitionsTo returns the transitions of node/inst into state.
+func (s *simNet) transitionsTo(node, inst string, to State) []simTransition {
+	var out []simTransition
+	for _, tr := range s.trans {
+		if tr.node == node && tr.inst == inst && tr.to == to {
+			out = append(out, tr)
+		}
+	}
+	return out
+}
+
+// simThree is three routers with priorities 100, 150, 200 for VI_1.
+func simThree(t *testing.T, cfg InstanceConfig, seed uint64) (*simNet, *simNode, *simNode, *simNode) {
+	s := newSimNet(t, time.Millisecond, seed)
+	c1, c2, c3 := cfg, cfg, cfg
+	c1.Priority, c2.Priority, c3.Priority = 100, 150, 200
+	return s, s.addNode("r1", "10.0.0.1", c1), s.addNode("r2", "10.0.0.2", c2), s.addNode("r3", "10.0.0.3", c3)
+}
+
+func simV3Config() InstanceConfig {
+	c := smConfig(100, "10.0.0.1")
+	c.Version, c.AdvertInterval = 3, 100*time.Millisecond
+	return c
+}
+
+func TestSimElectsHighestPriority(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  InstanceConfig
+	}{
+		{"v2", smConfig(100, "10.0.0.1")},
+		{"v3", simV3Config()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, _, _, _ := simThree(t, tc.cfg, 1)
+			s.startAll()
+			s.runFor(100 * tc.cfg.AdvertInterval)
+			s.expectMasters("VI_1", "r3")
+			up := s.transitionsTo("r3", "VI_1", StateMaster)
+			want := smT0.Add(MasterDownInterval(tc.cfg.Version, 200, tc.cfg.AdvertInterval))
+			if len(up) != 1 || !up[0].at.Equal(want) {
+				t.Fatalf("r3 became master %v, want once at %v\n%s", up, want.Sub(smT0), s.transitionLog())
+			}
+			for _, r := range []string{"r1", "r2"} {
+				if got := s.transitionsTo(r, "VI_1", StateMaster); len(got) != 0 {
+					t.Fatalf("%s became master: %v", r, got)
+				}
+			}
+			if len(s.trans) != 4 { // three init->backup, one backup->master
+				t.Fatalf("transitions:\n%s", s.transitionLog())
+			}
+		})
+	}
+}
+
+func TestSimMasterCrash(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		cfg  InstanceConfig
+	}{
+		{"v2", smConfig(100, "10.0.0.1")},
+		{"v3", simV3Config()},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s, r1, r2, r3 := simThree(t, tc.cfg, 1)
+			s.startAll()
+			s.runFor(20*tc.cfg.AdvertInterval + tc.cfg.AdvertInterval/2)
+			s.expectMasters("VI_1", "r3")
+
+			crash := s.now
+			r3.crashed = true
+			lastHeard := s.heard[[2]int{r2.id, r3.id}]
+			s.runFor(10 * tc.cfg.AdvertInterval)
+			s.expectMasters("VI_1", "r2")
+
+			// r2 takes over exactly Master_Down_Interval (its own, with the
+			// skew of priority 150) after the last advert it heard, which is
+			// within one MDI of the crash.
+			mdi := MasterDownInterval(tc.cfg.Version, 150, tc.cfg.AdvertInterval)
+			up := s.transitionsTo("r2", "VI_1", StateMaster)
+			if len(up) != 1 || !up[0].at.Equal(lastHeard.Add(mdi)) {
+				t.Fatalf("r2 master at %v, want once at %v\n%s", up, lastHeard.Add(mdi).Sub(smT0), s.transitionLog())
+			}
+			if d := up[0].at.Sub(crash); d <= 0 || d > mdi {
+				t.Fatalf("takeover %v after the crash, want within (0, %v]", d, mdi)
+			}
+			if got := s.transitionsTo("r1", "VI_1", StateMaster); len(got) != 0 {
+				t.Fatalf("r1 became master: %v", got)
+			}
+			if r1.inst("VI_1").Snapshot().MasterAddr != r2.addr {
+				t.Fatalf("r1 sees master %v", r1.inst("VI_1").Snapshot().MasterAddr)
+			}
+		})
+	}
+}
+
+func TestSimPartitionAndHeal(t *testing.T) {
+	s, r1, r2, r3 := simThree(t, smConfig(100, "10.0.0.1"), 1)
+	s.startAll()
+	s.runFor(10 * time.Second)
+	s.expectMasters("VI_1", "r3")
+
+	// Cut r3 off from the others: both sides elect a master.
+	for _, n := range []*simNode{r1, r2} {
+		s.cut[[2]int{n.id, r3.id}] = true
+		s.cut[[2]int{r3.id, n.id}] = true
+	}
+	s.runFor(10 * time.Second)
+	s.expectMasters("VI_1", "r2", "r3")
+
+	// Heal: r2 yields to r3's first advert it hears.
+	clear(s.cut)
+	heal := s.now
+	s.runFor(5 * time.Second)
+	s.expectMasters("VI_1", "r3")
+	down := s.transitionsTo("r2", "VI_1", StateBackup)
+	last := down[len(down)-1]
+	if last.from != StateMaster || last.at.Sub(heal) > time.Second+s.latency {
+		t.Fatalf("r2 yielded at %v (healed at %v)\n%s", last, heal.Sub(smT0), s.transitionLog())
+	}
+	if r3ups := s.transitionsTo("r3", "VI_1", StateBackup); len(r3ups) != 1 { // init->backup only
+		t.Fatalf("r3 left master: %v", r3ups)
+	}
+}
+
+func TestSimShutdownMakeBeforeBreak(t *testing.T) {
+	s, r1, r2, r3 := simThree(t, smConfig(100, "10.0.0.1"), 1)
+	s.startAll()
+	s.runFor(10*time.Second + 300*time.Millisecond)
+	s.expectMasters("VI_1", "r3")
+
+	// From here on, at every executed output, someone holds the VIPs.
+	gap := false
+	s.check = func() {
+		if len(s.holders(51)) == 0 {
+			gap = true
+		}
+	}
+	shutdown := s.now
+	s.input(r3, func(now time.Time) { r3.inst("VI_1").Shutdown(now) })
+	s.runFor(10 * time.Second)
+	if gap {
+		t.Fatalf("an instant without VIP holder during the handover\n%s", s.transitionLog())
+	}
+	s.expectMasters("VI_1", "r2")
+	if r3.inst("VI_1").State() != StateStop || r1.inst("VI_1").State() != StateBackup {
+		t.Fatalf("states r1 %v r3 %v", r1.inst("VI_1").State(), r3.inst("VI_1").State())
+	}
+	// r2 takes over Skew_Time after the priority 0 advert reaches it; r3
+	// removes its VIPs when r2's first advert reaches it: both held the
+	// VIPs for one link latency.
+	up := s.transitionsTo("r2", "VI_1", StateMaster)
+	stop := s.transitionsTo("r3", "VI_1", StateStop)
+	wantUp := shutdown.Add(s.latency + SkewTime(2, 150, time.Second))
+	if len(up) != 1 || !up[0].at.Equal(wantUp) || len(stop) != 1 || !stop[0].at.Equal(wantUp.Add(s.latency)) {
+		t.Fatalf("r2 master %v (want %v), r3 stop %v\n%s", up, wantUp.Sub(smT0), stop, s.transitionLog())
+	}
+	if got := s.transitionsTo("r1", "VI_1", StateMaster); len(got) != 0 {
+		t.Fatalf("r1 became master: %v", got)
+	}
+}
+
+// TestSimShutdownGapWithoutMakeBeforeBreak shows that the gap check above
+// can fail: removing the VIPs together with the priority 0 advert (RFC 3768
+// 6.4.3 and keepalived) leaves the address unserved for Skew_Time.
+func TestSimShutdownGapWithoutMakeBeforeBreak(t *testing.T) {
+	s, _, _, r3 := simThree(t, smConfig(100, "10.0.0.1"), 1)
+	s.startAll()
+	s.runFor(10 * time.Second)
+	var gapStart, gapEnd time.Time
+	s.check = func() {
+		if len(s.holders(51)) == 0 && gapStart.IsZero() {
+			gapStart = s.now
+		}
+		if len(s.holders(51)) > 0 && !gapStart.IsZero() && gapEnd.IsZero() {
+			gapEnd = s.now
+		}
+	}
+	// A fault behaves like the RFC's shutdown: priority 0 and VIPs removed.
+	s.input(r3, func(now time.Time) { r3.inst("VI_1").SetFault(now, true, "test") })
+	s.runFor(5 * time.Second)
+	if want := s.latency + SkewTime(2, 150, time.Second); gapStart.IsZero() || gapEnd.Sub(gapStart) != want {
+		t.Fatalf("gap %v..%v, want %v", gapStart.Sub(smT0), gapEnd.Sub(smT0), want)
+	}
+}
+
+func TestSimLossyLinksNoFlap(t *testing.T) {
+	s, r1, r2, r3 := simThree(t, smConfig(100, "10.0.0.1"), 42)
+	for _, a := range s.nodes {
+		for _, b := range s.nodes {
+			if a != b {
+				s.drop[[2]int{a.id, b.id}] = 0.3
+			}
+		}
+	}
+	s.startAll()
+	s.runFor(10 * time.Second)
+	s.expectMasters("VI_1", "r3")
+	lost := false
+	s.check = func() {
+		if !r3.holds[51] || r3.inst("VI_1").State() != StateMaster {
+			lost = true
+		}
+	}
+	s.runFor(1000 * time.Second)
+	if lost {
+		t.Fatalf("r3 (priority 200) lost mastership under 30%% loss\n%s", s.transitionLog())
+	}
+	if got := s.transitionsTo("r3", "VI_1", StateMaster); len(got) != 1 {
+		t.Fatalf("r3 became master %d times", len(got))
+	}
+	// Lower priority backups may briefly claim mastership after three lost
+	// adverts in a row (p = 0.3^3), but always yield to r3 again.
+	spurious := len(s.transitionsTo("r1", "VI_1", StateMaster)) + len(s.transitionsTo("r2", "VI_1", StateMaster))
+	t.Logf("spurious takeovers by backups in 1000 intervals: %d", spurious)
+	if spurious == 0 {
+		t.Fatalf("the lossy links lost nothing that mattered: the test does not exercise loss")
+	}
+	clear(s.drop)
+	s.runFor(3 * time.Second)
+	s.expectMasters("VI_1", "r3")
+	_, _ = r1, r2
+}
+
+func TestSimSyncGroupAcrossNodes(t *testing.T) {
+	s := newSimNet(t, time.Millisecond, 1)
+	vi1 := smConfig(200, "10.0.0.1")
+	vi2 := smConfig(200, "10.0.0.1")
+	vi2.Name, vi2.VRID = "VI_2", 52
+	vi2.VIPs = []netip.Addr{netip.MustParseAddr("198.51.100.10")}
+	r1 := s.addNode("r1", "10.0.0.1", vi1, vi2)
+	vi1.Priority, vi2.Priority = 100, 100
+	// r2's VI_2 is stronger alone: without the group it would stay Backup
+	// on r2 while VI_1 moves.
+	r2 := s.addNode("r2", "10.0.0.2", vi1, vi2)
+	r1.addGroup("VG1", "VI_1", "VI_2")
+	r2.addGroup("VG1", "VI_1", "VI_2")
+
+	// At every input and output, each node's members agree.
+	split := ""
+	s.check = func() {
+		for _, n := range s.nodes {
+			a, b := n.inst("VI_1"), n.inst("VI_2")
+			if (a.State() == StateMaster) != (b.State() == StateMaster) || n.holds[51] != n.holds[52] {
+				if split == "" {
+					split = fmt.Sprintf("%v: %s VI_1 %v VI_2 %v", s.now.Sub(smT0), n.name, a.State(), b.State())
+				}
+			}
+		}
+	}
+	s.startAll()
+	s.runFor(10 * time.Second)
+	s.expectMasters("VI_1", "r1")
+	s.expectMasters("VI_2", "r1")
+
+	// A fault on r1's VI_2 takes VI_1 down with it; r2 takes both.
+	s.input(r1, func(now time.Time) { r1.inst("VI_2").SetFault(now, true, "eth1 down") })
+	if st := r1.inst("VI_1").State(); st != StateFault {
+		t.Fatalf("r1 VI_1 %v, want fault", st)
+	}
+	s.runFor(5 * time.Second)
+	s.expectMasters("VI_1", "r2")
+	s.expectMasters("VI_2", "r2")
+
+	// Recovery: r1 preempts both back.
+	s.input(r1, func(now time.Time) { r1.inst("VI_2").SetFault(now, false, "") })
+	s.runFor(10 * time.Second)
+	s.expectMasters("VI_1", "r1")
+	s.expectMasters("VI_2", "r1")
+
+	// r2's VI_1 gets a higher priority; it preempts, and r2's group brings
+	// VI_2 along even though r1's VI_2 has the higher priority; r1's group
+	// follows its VI_1 down.
+	s.input(r2, func(now time.Time) { r2.inst("VI_1").SetPriorityDelta(now, 150) })
+	s.runFor(10 * time.Second)
+	s.expectMasters("VI_1", "r2")
+	s.expectMasters("VI_2", "r2")
+	if split != "" {
+		t.Fatalf("group members disagreed: %s\n%s", split, s.transitionLog())
+	}
+}
