@@ -4,6 +4,20 @@
 // offending value, e.g.
 //
 //	vigil.yml:12: vrrp_instances[0].priority: must be 1..255, got 300
+//
+// Load and Parse report every problem in a file at once (errors.Join, sorted
+// by line). Duplicate keys, YAML merge keys ("<<") and files holding more or
+// fewer than one YAML document are rejected; anchors and aliases work.
+//
+// Durations are Go duration strings ("100ms", "1s", "2m") or plain numbers,
+// which are seconds as in keepalived: advert_interval: 1 is one second and
+// advert_interval: 0.1 is 100ms. A quoted number such as "1" is a string, and
+// a duration string needs a unit.
+//
+// Defaults are applied before validation, and only to keys absent from the
+// file (or null): an explicit 0 or false is kept and validated. A successful
+// Load or Parse returns a fully resolved Config: every Preempt and every
+// Track.Weight is non-nil, every VIP has a Dev and a Scope.
 package config
 
 import (

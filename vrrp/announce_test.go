@@ -79,12 +79,14 @@ func (c *recordingConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 	c.writes = append(c.writes, recorded{append([]byte{}, b...), addr})
 	return len(b), nil
 }
-func (c *recordingConn) ReadFrom([]byte) (int, net.Addr, error) { return 0, nil, errors.New("not read") }
-func (c *recordingConn) Close() error                           { c.closed = true; return nil }
-func (c *recordingConn) LocalAddr() net.Addr                    { return &packet.Addr{} }
-func (c *recordingConn) SetDeadline(time.Time) error            { return nil }
-func (c *recordingConn) SetReadDeadline(time.Time) error        { return nil }
-func (c *recordingConn) SetWriteDeadline(time.Time) error       { return nil }
+func (c *recordingConn) ReadFrom([]byte) (int, net.Addr, error) {
+	return 0, nil, errors.New("not read")
+}
+func (c *recordingConn) Close() error                     { c.closed = true; return nil }
+func (c *recordingConn) LocalAddr() net.Addr              { return &packet.Addr{} }
+func (c *recordingConn) SetDeadline(time.Time) error      { return nil }
+func (c *recordingConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *recordingConn) SetWriteDeadline(time.Time) error { return nil }
 
 // recordingNDP records neighbour discovery messages.
 type recordingNDP struct {

@@ -225,3 +225,21 @@ func TestGroupBackupStopsShuttingDownMember(t *testing.T) {
 	smExpect(t, i1, "remove vips", "master->backup at 4.609375s: higher priority advert from 10.0.0.2 (prio 200)")
 	smExpect(t, i2, "remove vips", "master->stop at 4.609375s: shutdown: sync group VG1: member VI_1 went backup")
 }
+
+func TestGroupHandingOverMemberDoesNotPullOthersUp(t *testing.T) {
+	g, i1, i2 := grpPair(100, 100)
+	i1.Start(smT0)
+	g.Sync(smT0)
+	i1.Tick(smAt(smSec(3.609375)))
+	g.Sync(smAt(smSec(3.609375)))
+	i1.TakeOutputs()
+	i1.Resign(smAt(4*time.Second), time.Minute)
+	g.Sync(smAt(4 * time.Second))
+	smExpect(t, i1, "advert 0")
+	// VI_2 starts while VI_1 hands over: the group is leaving Master, so
+	// VI_2 must not be made Master.
+	i2.Start(smAt(5 * time.Second))
+	g.Sync(smAt(5 * time.Second))
+	smExpect(t, i2, "init->backup at 5s: startup")
+	smExpectState(t, i2, StateBackup, StateBackup)
+}

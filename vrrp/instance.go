@@ -130,7 +130,12 @@ func (i *Instance) Start(now time.Time) {
 	i.initialize(now, "startup")
 }
 
-// Tick fires every timer that is due at now.
+// Tick fires every timer that is due at now: Master_Down_Timer (Backup),
+// Adver_Timer (Master) and, during a Shutdown or Resign handover, the
+// priority 0 repeat and the handover deadline. The end of a preempt_delay
+// needs no timer of its own: as in keepalived, it only changes how later
+// lower priority adverts are treated, and the preemption itself is carried
+// out by Master_Down_Timer.
 func (i *Instance) Tick(now time.Time) {
 	switch i.state {
 	case StateBackup:

@@ -16,28 +16,28 @@ var timingTests = []struct {
 }{
 	// RFC 3768 6.1: Skew_Time = (256-Priority)/256 s, independent of the
 	// interval; Master_Down_Interval = 3*Advertisement_Interval + Skew_Time.
-	{2, 100, time.Second, 609375 * time.Microsecond, 3609375 * time.Microsecond},     // 156/256 = 0.609375
-	{2, 255, time.Second, 3906250 * time.Nanosecond, 3003906250 * time.Nanosecond},   // 1/256 = 0.00390625
-	{2, 254, time.Second, 7812500 * time.Nanosecond, 3007812500 * time.Nanosecond},   // 2/256
-	{2, 1, time.Second, 996093750 * time.Nanosecond, 3996093750 * time.Nanosecond},   // 255/256
+	{2, 100, time.Second, 609375 * time.Microsecond, 3609375 * time.Microsecond},       // 156/256 = 0.609375
+	{2, 255, time.Second, 3906250 * time.Nanosecond, 3003906250 * time.Nanosecond},     // 1/256 = 0.00390625
+	{2, 254, time.Second, 7812500 * time.Nanosecond, 3007812500 * time.Nanosecond},     // 2/256
+	{2, 1, time.Second, 996093750 * time.Nanosecond, 3996093750 * time.Nanosecond},     // 255/256
 	{2, 1, 2 * time.Second, 996093750 * time.Nanosecond, 6996093750 * time.Nanosecond}, // skew ignores the interval
 	{2, 200, 5 * time.Second, 218750 * time.Microsecond, 15218750 * time.Microsecond},  // 56/256 = 0.21875
 	{2, 150, time.Second, 414062500 * time.Nanosecond, 3414062500 * time.Nanosecond},   // 106/256 = 0.4140625
-	{2, 0, time.Second, time.Second, 4 * time.Second},                                   // 256/256 (priority 0 is never configured)
+	{2, 0, time.Second, time.Second, 4 * time.Second},                                  // 256/256 (priority 0 is never configured)
 
 	// RFC 5798 6.1 in centiseconds with integer division:
 	// Skew_Time = ((256-Priority)*MAI)/256, MDI = 3*MAI + Skew_Time.
-	{3, 100, time.Second, 600 * time.Millisecond, 3600 * time.Millisecond},         // 156*100/256 = 60.9375 -> 60cs
-	{3, 100, 100 * time.Millisecond, 60 * time.Millisecond, 360 * time.Millisecond}, // 156*10/256 = 6.09 -> 6cs
-	{3, 255, time.Second, 0, 3 * time.Second},                                       // 1*100/256 = 0.39 -> 0cs
-	{3, 254, time.Second, 0, 3 * time.Second},                                       // 2*100/256 = 0.78 -> 0cs
-	{3, 1, time.Second, 990 * time.Millisecond, 3990 * time.Millisecond},            // 255*100/256 = 99.6 -> 99cs
-	{3, 150, 250 * time.Millisecond, 100 * time.Millisecond, 850 * time.Millisecond}, // 106*25/256 = 10.35 -> 10cs
-	{3, 200, 30 * time.Millisecond, 0, 90 * time.Millisecond},                      // 56*3/256 = 0.66 -> 0cs
-	{3, 128, 10 * time.Millisecond, 0, 30 * time.Millisecond},                      // 128*1/256 = 0.5 -> 0cs
+	{3, 100, time.Second, 600 * time.Millisecond, 3600 * time.Millisecond},                // 156*100/256 = 60.9375 -> 60cs
+	{3, 100, 100 * time.Millisecond, 60 * time.Millisecond, 360 * time.Millisecond},       // 156*10/256 = 6.09 -> 6cs
+	{3, 255, time.Second, 0, 3 * time.Second},                                             // 1*100/256 = 0.39 -> 0cs
+	{3, 254, time.Second, 0, 3 * time.Second},                                             // 2*100/256 = 0.78 -> 0cs
+	{3, 1, time.Second, 990 * time.Millisecond, 3990 * time.Millisecond},                  // 255*100/256 = 99.6 -> 99cs
+	{3, 150, 250 * time.Millisecond, 100 * time.Millisecond, 850 * time.Millisecond},      // 106*25/256 = 10.35 -> 10cs
+	{3, 200, 30 * time.Millisecond, 0, 90 * time.Millisecond},                             // 56*3/256 = 0.66 -> 0cs
+	{3, 128, 10 * time.Millisecond, 0, 30 * time.Millisecond},                             // 128*1/256 = 0.5 -> 0cs
 	{3, 1, 40950 * time.Millisecond, 40790 * time.Millisecond, 163640 * time.Millisecond}, // max interval 4095cs: 255*4095/256 = 4079.0 -> 4079cs
 	{3, 254, 40950 * time.Millisecond, 310 * time.Millisecond, 123160 * time.Millisecond}, // 2*4095/256 = 31.99 -> 31cs
-	{3, 100, 1005 * time.Millisecond, 600 * time.Millisecond, 3600 * time.Millisecond},   // 100.5cs is truncated to 100cs first
+	{3, 100, 1005 * time.Millisecond, 600 * time.Millisecond, 3600 * time.Millisecond},    // 100.5cs is truncated to 100cs first
 }
 
 func TestSkewTime(t *testing.T) {
