@@ -35,6 +35,7 @@ unit:
 
 fuzz:
 	$(GO) test ./vrrp -run '^$$' -fuzz '^FuzzParseAdvert$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./vrrp -run '^$$' -fuzz '^FuzzParseIPv4Header$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 
 ## demo: two directors in network namespaces sharing a VIP; Ctrl-C cleans up.
