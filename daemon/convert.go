@@ -1,8 +1,6 @@
 package daemon
 
 import (
-	"reflect"
-
 	"github.com/vigil-lb/vigil/config"
 	"github.com/vigil-lb/vigil/vrrp"
 )
@@ -72,12 +70,4 @@ func NodeConfig(cfg *config.Config) (vrrp.NodeConfig, error) {
 		nc.Groups = append(nc.Groups, vrrp.NodeGroup{Name: g.Name, Members: g.Instances})
 	}
 	return nc, nil
-}
-
-// vrrpEqual reports whether two configurations run the same VRRP node.
-func vrrpEqual(a, b *config.Config) bool {
-	return reflect.DeepEqual(a.Global, b.Global) &&
-		reflect.DeepEqual(a.VRRPScripts, b.VRRPScripts) &&
-		reflect.DeepEqual(a.VRRPInstances, b.VRRPInstances) &&
-		reflect.DeepEqual(a.SyncGroups, b.SyncGroups)
 }

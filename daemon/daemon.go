@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -47,7 +48,14 @@ type generation struct {
 	node   *vrrp.Node
 	cancel context.CancelFunc
 	done   chan error // the node's Run result
-	wg     sync.WaitGroup
+
+	scriptsCancel context.CancelFunc
+	scripts       sync.WaitGroup
+}
+
+func (g *generation) stopScripts() {
+	g.scriptsCancel()
+	g.scripts.Wait()
 }
 
 type daemon struct {
@@ -131,8 +139,8 @@ loop:
 	return runErr
 }
 
-// doReload loads and validates the new file and builds its node before
-// touching the running one; only then does it swap.
+// doReload loads and validates the new file; only a valid file reaches the
+// node, which opens what it needs before changing anything (vrrp.Node.Reload).
 func (d *daemon) doReload() error {
 	prev := d.reload.Load()
 	fail := func(err error) error {
@@ -153,26 +161,16 @@ func (d *daemon) doReload() error {
 	if err != nil {
 		return fail(err)
 	}
-	if vrrpEqual(old.cfg, cfg) {
-		// Only non-VRRP parts changed (or formatting): keep the node.
-		old.cfg = cfg
-	} else {
-		// Changing VRRP settings restarts the node; masters hand over
-		// make-before-break and preemption brings them back.
-		d.stop(old)
-		gen, err := d.startNode(cfg, nodeCfg)
-		if err != nil {
-			// The old node is gone; try to restore it so nothing is lost.
-			d.logger.Error("new configuration failed to start; restoring the previous one", "err", err)
-			if back, err2 := d.start(old.cfg); err2 == nil {
-				d.current.Store(back)
-			} else {
-				d.logger.Error("restoring the previous configuration failed", "err", err2)
-			}
-			return fail(err)
-		}
-		d.current.Store(gen)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := old.node.Reload(ctx, nodeCfg); err != nil {
+		return fail(err)
 	}
+	if !reflect.DeepEqual(old.cfg.VRRPScripts, cfg.VRRPScripts) {
+		old.stopScripts()
+		d.startScripts(old, cfg.VRRPScripts)
+	}
+	old.cfg = cfg
 	d.reload.Store(&collector.ReloadState{Hash: cfg.Hash, Success: true, LastSuccess: time.Now()})
 	d.logger.Info("configuration reloaded", "hash", cfg.Hash)
 	return nil
@@ -204,22 +202,28 @@ func (d *daemon) startNode(cfg *config.Config, nodeCfg vrrp.NodeConfig) (*genera
 		}
 		return nil, err
 	}
-	for i := range cfg.VRRPScripts {
-		s := cfg.VRRPScripts[i]
-		gen.wg.Add(1)
-		go func() {
-			defer gen.wg.Done()
-			d.runScript(ctx, gen.node, s)
-		}()
-	}
+	d.startScripts(gen, cfg.VRRPScripts)
 	return gen, nil
 }
 
+// startScripts runs the tracked scripts of gen's node until stopScripts.
+func (d *daemon) startScripts(gen *generation, scripts []config.VRRPScript) {
+	ctx, cancel := context.WithCancel(context.Background())
+	gen.scriptsCancel = cancel
+	for _, s := range scripts {
+		gen.scripts.Add(1)
+		go func() {
+			defer gen.scripts.Done()
+			d.runScript(ctx, gen.node, s)
+		}()
+	}
+}
+
 func (d *daemon) stop(gen *generation) {
+	gen.stopScripts()
 	gen.cancel()
 	err := <-gen.done
 	gen.done <- err
-	gen.wg.Wait()
 	if err != nil {
 		d.logger.Error("vrrp node stopped with error", "err", err)
 	}
@@ -229,7 +233,9 @@ func (d *daemon) stop(gen *generation) {
 // changes (after rise/fall) to the node.
 func (d *daemon) runScript(ctx context.Context, node *vrrp.Node, s config.VRRPScript) {
 	logger := d.logger.With("component", "track_script", "script", s.Name)
-	h := check.NewHysteresis(s.Rise, s.Fall, true)
+	// Continue from the node's view, so a restarted runner (reload) keeps
+	// a failing script failing until rise successes.
+	h := check.NewHysteresis(s.Rise, s.Fall, node.ScriptUp(ctx, s.Name))
 	t := time.NewTicker(s.Interval)
 	defer t.Stop()
 	for {

@@ -438,6 +438,27 @@ func (i *Instance) SetPriorityDelta(now time.Time, delta int) {
 	}
 }
 
+// Reconfigure applies cfg in place when it differs from the running
+// configuration only in priority (neither side being the address owner's
+// 255), preempt or preempt delay, and reports whether it did. The state is
+// kept: a Master stays Master and its next advert carries the new priority.
+// Any other difference needs a new Instance.
+func (i *Instance) Reconfigure(now time.Time, cfg InstanceConfig) bool {
+	cur := i.Config()
+	if (cfg.Priority == 255) != (cur.Priority == 255) {
+		return false
+	}
+	cur.Priority, cur.Preempt, cur.PreemptDelay = cfg.Priority, cfg.Preempt, cfg.PreemptDelay
+	if cur.Name != cfg.Name || cur.Interface != cfg.Interface || cur.VRID != cfg.VRID ||
+		cur.Version != cfg.Version || cur.IPv6 != cfg.IPv6 || cur.AdvertInterval != cfg.AdvertInterval ||
+		cur.AuthPass != cfg.AuthPass || cur.LocalAddr != cfg.LocalAddr || !slices.Equal(cur.VIPs, cfg.VIPs) {
+		return false
+	}
+	i.cfg.Priority, i.cfg.Preempt, i.cfg.PreemptDelay = cfg.Priority, cfg.Preempt, cfg.PreemptDelay
+	i.SetPriorityDelta(now, i.delta)
+	return true
+}
+
 // SetFault sets or clears the instance's own fault (keepalived's FAULT state,
 // entered when a tracked interface or script fails). Entering Fault, a Master
 // sends a priority 0 advert and removes its addresses; a faulted instance

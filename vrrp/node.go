@@ -117,6 +117,7 @@ type runtimeInstance struct {
 	refreshAt    time.Time
 	lastDelta    int
 	lastFault    bool
+	retiring     bool // replaced or removed by a reload; stopping
 }
 
 type trackState struct {
@@ -124,6 +125,7 @@ type trackState struct {
 	name     string
 	up       bool
 	known    bool
+	read     bool // interface state read from the kernel
 	failures uint64
 }
 
@@ -148,15 +150,17 @@ type Node struct {
 	ifErrors   map[string]map[Reason]uint64
 	tracks     map[string]*trackState // key kind/name
 	stopping   bool
-	forced     bool // the stop deadline passed
+	runCtx     context.Context // lives as long as Run; for readers started on reload
+	forced     bool            // the stop deadline passed
 
 	hooks   chan hookCall
 	readers sync.WaitGroup
 }
 
 type hookCall struct {
-	argv []string
-	env  []string
+	argv    []string
+	env     []string
+	timeout time.Duration
 }
 
 // NewNode returns a node for cfg. Run starts it.
@@ -277,7 +281,37 @@ func (n *Node) nextDeadline() time.Time {
 }
 
 func (n *Node) setup(ctx context.Context) error {
-	for _, ic := range n.cfg.Instances {
+	n.runCtx = ctx
+	opened, err := n.openInstances(ctx, n.cfg.Instances)
+	if err != nil {
+		return err
+	}
+	for _, ri := range opened {
+		n.addInstance(ri)
+	}
+	if err := n.buildGroups(n.cfg.Groups); err != nil {
+		return err
+	}
+	n.refreshTracks()
+	return nil
+}
+
+// openInstances does the fallible part of creating instances: it opens the
+// sockets and announcers they need (reusing open sockets). On error it
+// closes what it opened and returns nothing.
+func (n *Node) openInstances(ctx context.Context, ics []NodeInstance) ([]*runtimeInstance, error) {
+	var out []*runtimeInstance
+	newConns := map[connKey]PacketConn{}
+	fail := func(err error) ([]*runtimeInstance, error) {
+		for _, ri := range out {
+			ri.ann.Close()
+		}
+		for _, c := range newConns {
+			c.Close()
+		}
+		return nil, err
+	}
+	for _, ic := range ics {
 		ri := &runtimeInstance{
 			cfg:        ic,
 			recvErrors: map[Reason]uint64{},
@@ -286,39 +320,50 @@ func (n *Node) setup(ctx context.Context) error {
 		key := connKey{ifname: ic.Protocol.Interface, ipv6: ic.Protocol.IPv6, source: ic.UnicastSource}
 		conn, ok := n.conns[key]
 		if !ok {
+			conn, ok = newConns[key]
+		}
+		if !ok {
 			multicast := len(ic.UnicastPeers) == 0
 			c, err := n.platform.Listen(key.ifname, key.ipv6, key.source, multicast)
 			if err != nil {
-				return fmt.Errorf("instance %s: opening VRRP socket on %s: %w", ic.Protocol.Name, key.ifname, err)
+				return fail(fmt.Errorf("instance %s: opening VRRP socket on %s: %w", ic.Protocol.Name, key.ifname, err))
 			}
 			conn = c
-			n.conns[key] = c
-			n.startReader(ctx, key, c)
+			newConns[key] = c
 		}
 		ri.key, ri.conn = key, conn
 		if !ic.Protocol.LocalAddr.IsValid() {
-			ic.Protocol.LocalAddr = conn.LocalAddr()
 			ri.cfg.Protocol.LocalAddr = conn.LocalAddr()
 		}
 		ann, err := n.platform.NewAnnouncer(ic.Protocol.Interface)
 		if err != nil {
-			return fmt.Errorf("instance %s: opening announcer on %s: %w", ic.Protocol.Name, ic.Protocol.Interface, err)
+			return fail(fmt.Errorf("instance %s: opening announcer on %s: %w", ic.Protocol.Name, ic.Protocol.Interface, err))
 		}
 		ri.ann = ann
-		ri.inst = NewInstance(ic.Protocol)
+		ri.inst = NewInstance(ri.cfg.Protocol)
 		for _, v := range ic.VIPs {
 			ri.vipPresent[v.Prefix] = false
 		}
-		n.instances = append(n.instances, ri)
-		n.byName[ic.Protocol.Name] = ri
-		for _, t := range ic.TrackInterfaces {
-			n.track("interface", t.Name)
-		}
-		for _, t := range ic.TrackScripts {
-			n.track("script", t.Name)
-		}
+		out = append(out, ri)
 	}
-	for _, g := range n.cfg.Groups {
+	for key, c := range newConns {
+		n.conns[key] = c
+		n.startReader(ctx, key, c)
+	}
+	return out, nil
+}
+
+func (n *Node) addInstance(ri *runtimeInstance) {
+	n.instances = append(n.instances, ri)
+	n.byName[ri.cfg.Protocol.Name] = ri
+}
+
+func (n *Node) buildGroups(groups []NodeGroup) error {
+	n.groups = nil
+	for _, ri := range n.byName {
+		ri.group = ""
+	}
+	for _, g := range groups {
 		var members []*Instance
 		for _, m := range g.Members {
 			ri, ok := n.byName[m]
@@ -330,16 +375,167 @@ func (n *Node) setup(ctx context.Context) error {
 		}
 		n.groups = append(n.groups, NewGroup(g.Name, members))
 	}
-	for _, ts := range n.tracks {
-		if ts.kind == "interface" && n.platform.LinkUp != nil {
+	return nil
+}
+
+// refreshTracks makes the tracked items exactly those the active instances
+// reference, reading the state of newly tracked interfaces.
+func (n *Node) refreshTracks() {
+	used := map[string]bool{}
+	for _, ri := range n.byName {
+		for _, t := range ri.cfg.TrackInterfaces {
+			used["interface/"+t.Name] = true
+			n.track("interface", t.Name)
+		}
+		for _, t := range ri.cfg.TrackScripts {
+			used["script/"+t.Name] = true
+			n.track("script", t.Name)
+		}
+	}
+	for k, ts := range n.tracks {
+		if !used[k] {
+			delete(n.tracks, k)
+			continue
+		}
+		if ts.kind == "interface" && !ts.read && n.platform.LinkUp != nil {
 			up, err := n.platform.LinkUp(ts.name)
 			if err != nil {
 				n.logger.Warn("tracked interface not found; treating as down", "interface", ts.name, "err", err)
 			}
-			ts.up, ts.known = up, true
+			ts.up, ts.known, ts.read = up, true, true
 		}
 	}
+}
+
+// Reload applies cfg to the running node. Instances whose configuration is
+// unchanged keep running untouched; a change of priority or preempt
+// settings is applied in place; hooks, GARP settings and tracking are
+// updated in place. Other changed instances, and removed ones, stop the
+// make-before-break way (a master hands over to a peer) while their
+// replacements start as new instances. Sockets are opened before anything
+// changes: on error the running configuration is left as it was. Safe from
+// any goroutine.
+func (n *Node) Reload(ctx context.Context, cfg NodeConfig) error {
+	var err error
+	if !n.do(ctx, func() { err = n.reload(cfg) }) {
+		return fmt.Errorf("vrrp node not running: %w", ctx.Err())
+	}
+	return err
+}
+
+func (n *Node) reload(cfg NodeConfig) error {
+	now := n.now()
+	if cfg.NotifyTimeout <= 0 {
+		cfg.NotifyTimeout = 10 * time.Second
+	}
+	type plan struct {
+		old *runtimeInstance
+		cfg NodeInstance
+	}
+	var keep, replace []plan
+	var fresh []NodeInstance
+	seen := map[string]bool{}
+	for _, ic := range cfg.Instances {
+		name := ic.Protocol.Name
+		seen[name] = true
+		old, ok := n.byName[name]
+		if !ok {
+			fresh = append(fresh, ic)
+			continue
+		}
+		if sameEndpoint(old.cfg, ic) && old.inst.Reconfigure(now, withLocal(ic.Protocol, old.cfg.Protocol.LocalAddr)) {
+			keep = append(keep, plan{old, ic})
+			continue
+		}
+		replace = append(replace, plan{old, ic})
+		fresh = append(fresh, ic)
+	}
+	opened, err := n.openInstances(n.runCtx, fresh)
+	if err != nil {
+		return err
+	}
+	// Nothing below fails.
+	n.cfg = cfg
+	for _, p := range keep {
+		local := p.old.cfg.Protocol.LocalAddr
+		p.old.cfg = p.cfg
+		p.old.cfg.Protocol = withLocal(p.cfg.Protocol, local)
+	}
+	retire := func(ri *runtimeInstance, why string) {
+		n.logger.Info("reload: stopping instance", "instance", ri.cfg.Protocol.Name, "reason", why)
+		delete(n.byName, ri.cfg.Protocol.Name)
+		ri.retiring = true
+		ri.inst.Shutdown(now)
+	}
+	for _, p := range replace {
+		retire(p.old, "configuration changed")
+	}
+	for name, ri := range n.byName {
+		if !seen[name] {
+			retire(ri, "removed from configuration")
+		}
+	}
+	for _, ri := range opened {
+		n.addInstance(ri)
+	}
+	n.buildGroups(cfg.Groups) // validated by config; members all exist
+	n.refreshTracks()
+	for _, ri := range n.instances {
+		if ri.retiring {
+			continue
+		}
+		if ri.inst.State() == StateInit {
+			n.removeVIPs(ri)
+			n.applyTracks(ri, now)
+			ri.inst.Start(now)
+		} else {
+			n.applyTracks(ri, now)
+		}
+	}
+	n.afterInput(now)
+	n.logger.Info("reload applied", "kept", len(keep), "replaced", len(replace), "started", len(opened))
 	return nil
+}
+
+// sameEndpoint reports whether two instance configurations use the same
+// socket and addresses, so the running instance can be kept.
+func sameEndpoint(a, b NodeInstance) bool {
+	return a.Protocol.Interface == b.Protocol.Interface && a.UnicastSource == b.UnicastSource &&
+		slices.Equal(a.UnicastPeers, b.UnicastPeers) && slices.Equal(a.VIPs, b.VIPs)
+}
+
+func withLocal(pc InstanceConfig, local netip.Addr) InstanceConfig {
+	if !pc.LocalAddr.IsValid() {
+		pc.LocalAddr = local
+	}
+	return pc
+}
+
+// reapRetired drops retired instances once they have stopped, and closes
+// the sockets no instance uses any more.
+func (n *Node) reapRetired() {
+	kept := n.instances[:0]
+	for _, ri := range n.instances {
+		if ri.retiring && ri.inst.State() == StateStop {
+			if ri.vipsHeld {
+				n.removeVIPs(ri)
+			}
+			ri.ann.Close()
+			continue
+		}
+		kept = append(kept, ri)
+	}
+	n.instances = kept
+	for key, c := range n.conns {
+		used := false
+		for _, ri := range n.instances {
+			used = used || ri.key == key
+		}
+		if !used {
+			c.Close()
+			delete(n.conns, key)
+		}
+	}
 }
 
 func (n *Node) track(kind, name string) *trackState {
@@ -444,6 +640,18 @@ func (n *Node) do(ctx context.Context, f func()) bool {
 func (n *Node) Snapshot(ctx context.Context) (snap NodeSnapshot, ok bool) {
 	ok = n.do(ctx, func() { snap = n.snapshot() })
 	return snap, ok
+}
+
+// ScriptUp reports a tracked script's current status (true for a script
+// that has not reported yet). Safe from any goroutine.
+func (n *Node) ScriptUp(ctx context.Context, name string) bool {
+	up := true
+	n.do(ctx, func() {
+		if ts, ok := n.tracks["script/"+name]; ok {
+			up = ts.up
+		}
+	})
+	return up
 }
 
 // UpdateScript records a tracked script's result. Safe from any goroutine.
@@ -551,19 +759,20 @@ func (n *Node) handlePacket(p rxPacket) {
 		return
 	}
 	now := n.now()
-	var target *runtimeInstance
+	matched := false
 	for _, ri := range n.instances {
-		if ri.key == p.key && ri.cfg.Protocol.VRID == adv.VRID {
-			target = ri
-			break
+		if ri.key != p.key || ri.cfg.Protocol.VRID != adv.VRID {
+			continue
+		}
+		// A retiring instance and its replacement share the VRID
+		// during a reload; both must hear the peer.
+		matched = true
+		if reason := ri.inst.Receive(now, pkt.Src, adv); reason != "" {
+			ri.recvErrors[reason]++
 		}
 	}
-	if target == nil {
+	if !matched {
 		n.countIfError(p.key.ifname, ReasonVRID)
-		return
-	}
-	if reason := target.inst.Receive(now, pkt.Src, adv); reason != "" {
-		target.recvErrors[reason]++
 		return
 	}
 	n.afterInput(now)
@@ -617,7 +826,13 @@ func (n *Node) afterInput(now time.Time) {
 			}
 		}
 		if !any {
-			return
+			break
+		}
+	}
+	for _, ri := range n.instances {
+		if ri.retiring && ri.inst.State() == StateStop {
+			n.reapRetired()
+			break
 		}
 	}
 }
@@ -658,12 +873,26 @@ func (n *Node) execute(ri *runtimeInstance, o Output, now time.Time) {
 
 func (n *Node) removeVIPs(ri *runtimeInstance) {
 	for _, v := range ri.cfg.VIPs {
+		if n.heldByOther(ri, v.Prefix) {
+			// A reload's replacement instance holds it now.
+			ri.vipPresent[v.Prefix] = false
+			continue
+		}
 		if err := n.platform.Addrs.Remove(v); err != nil {
 			n.logger.Error("removing virtual address", "instance", ri.cfg.Protocol.Name, "address", v.Prefix, "err", err)
 			continue
 		}
 		ri.vipPresent[v.Prefix] = false
 	}
+}
+
+func (n *Node) heldByOther(ri *runtimeInstance, p netip.Prefix) bool {
+	for _, o := range n.instances {
+		if o != ri && o.vipsHeld && o.vipPresent[p] {
+			return true
+		}
+	}
+	return false
 }
 
 func (n *Node) sendAdvert(ri *runtimeInstance, prio uint8) {
@@ -835,6 +1064,9 @@ func (n *Node) teardown() {
 func (n *Node) snapshot() NodeSnapshot {
 	var s NodeSnapshot
 	for _, ri := range n.instances {
+		if ri.retiring {
+			continue
+		}
 		is := ri.inst.Snapshot()
 		is.RecvErrors = map[Reason]uint64{}
 		for k, v := range ri.recvErrors {
@@ -880,7 +1112,7 @@ func (n *Node) snapshot() NodeSnapshot {
 
 func (n *Node) queueHook(argv, env []string) {
 	select {
-	case n.hooks <- hookCall{argv: argv, env: env}:
+	case n.hooks <- hookCall{argv: argv, env: env, timeout: n.cfg.NotifyTimeout}:
 	default:
 		n.logger.Error("notify queue full; hook dropped", "argv", argv)
 	}
@@ -893,7 +1125,7 @@ func (n *Node) runHooks() {
 		if n.platform.RunHook == nil {
 			continue
 		}
-		ctx, cancel := context.WithTimeout(context.Background(), n.cfg.NotifyTimeout)
+		ctx, cancel := context.WithTimeout(context.Background(), h.timeout)
 		err := n.platform.RunHook(ctx, h.argv, h.env)
 		cancel()
 		if err != nil {

@@ -2,8 +2,10 @@ package vrrp
 
 import (
 	"context"
+	"errors"
 	"net"
 	"net/netip"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -382,5 +384,89 @@ func TestNodeStopIsMakeBeforeBreak(t *testing.T) {
 	}
 	if fp.addrs.has(vip) {
 		t.Fatal("VIP left behind after stop")
+	}
+}
+
+func reloadNode(t *testing.T, n *Node, cfg NodeConfig) error {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	return n.Reload(ctx, cfg)
+}
+
+// A reload that changes only the priority keeps the master running: no
+// transition, the VIP stays, and adverts carry the new priority.
+func TestNodeReloadPriorityInPlace(t *testing.T) {
+	fp := newFakePlatform()
+	cfg := testNodeInstance(150)
+	n, _, _ := startNode(t, NodeConfig{Instances: []NodeInstance{cfg}}, fp)
+	vip := netip.MustParsePrefix("10.99.0.250/24")
+	waitUntil(t, 2*time.Second, "master", func() bool { return snapshotOf(t, n).State == StateMaster })
+	before := snapshotOf(t, n)
+	cfg.Protocol.Priority = 200
+	if err := reloadNode(t, n, NodeConfig{Instances: []NodeInstance{cfg}}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, time.Second, "advert with priority 200", func() bool {
+		s := fp.conn.sentAdverts()
+		return len(s) > 0 && s[len(s)-1].advert.Priority == 200
+	})
+	after := snapshotOf(t, n)
+	if after.State != StateMaster || after.BasePriority != 200 || !fp.addrs.has(vip) ||
+		after.LastTransition != before.LastTransition {
+		t.Fatalf("after reload: %+v", after)
+	}
+}
+
+// A reload that changes the VIPs replaces the instance: the old one hands
+// over (here nobody answers, so after Master_Down_Interval) and the new one
+// ends up master with the new address set; the dropped address goes.
+func TestNodeReloadReplacesChangedInstance(t *testing.T) {
+	fp := newFakePlatform()
+	cfg := testNodeInstance(150)
+	n, _, _ := startNode(t, NodeConfig{Instances: []NodeInstance{cfg}}, fp)
+	waitUntil(t, 2*time.Second, "master", func() bool { return snapshotOf(t, n).State == StateMaster })
+	newVIP := netip.MustParsePrefix("10.99.0.251/24")
+	cfg.VIPs = []VIP{{Prefix: newVIP, Dev: "eth0"}}
+	cfg.Protocol.VIPs = []netip.Addr{newVIP.Addr()}
+	if err := reloadNode(t, n, NodeConfig{Instances: []NodeInstance{cfg}}); err != nil {
+		t.Fatal(err)
+	}
+	old := netip.MustParsePrefix("10.99.0.250/24")
+	waitUntil(t, 3*time.Second, "new VIP only", func() bool { return fp.addrs.has(newVIP) && !fp.addrs.has(old) })
+	waitUntil(t, 2*time.Second, "one master instance", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		s, _ := n.Snapshot(ctx)
+		return len(s.Instances) == 1 && s.Instances[0].State == StateMaster && s.Instances[0].VIPsPresent[newVIP]
+	})
+}
+
+// A reload whose sockets cannot be opened changes nothing.
+func TestNodeReloadFailureKeepsRunning(t *testing.T) {
+	fp := newFakePlatform()
+	cfg := testNodeInstance(150)
+	p := fp.platform()
+	listen := p.Listen
+	p.Listen = func(ifname string, v6 bool, src netip.Addr, mc bool) (PacketConn, error) {
+		if ifname == "eth9" {
+			return nil, errors.New("no such device")
+		}
+		return listen(ifname, v6, src, mc)
+	}
+	n := NewNode(NodeConfig{Instances: []NodeInstance{cfg}}, p, nil)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- n.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	waitUntil(t, 2*time.Second, "master", func() bool { return snapshotOf(t, n).State == StateMaster })
+	other := testNodeInstance(100)
+	other.Protocol.Name, other.Protocol.Interface, other.Protocol.VRID = "VI_9", "eth9", 9
+	err := reloadNode(t, n, NodeConfig{Instances: []NodeInstance{cfg, other}})
+	if err == nil || !strings.Contains(err.Error(), "instance VI_9: opening VRRP socket on eth9: no such device") {
+		t.Fatalf("err = %v", err)
+	}
+	if s := snapshotOf(t, n); s.State != StateMaster || s.Name != "VI_1" {
+		t.Fatalf("running instance disturbed: %+v", s)
 	}
 }

@@ -79,6 +79,8 @@ func linkFlags(t *testing.T, h *Host) []string {
 	return links[0].Flags
 }
 
+// TestTopology checks addresses, sysctls, reachability and isolation from
+// the test's own namespace.
 func TestTopology(t *testing.T) {
 	t.Parallel()
 	Require(t, "root", "ip", "ping", "ipv6")
@@ -87,7 +89,7 @@ func TestTopology(t *testing.T) {
 	if after := hostLinks(t); !slices.Equal(before, after) {
 		t.Errorf("the test's own namespace changed:\nbefore %v\nafter  %v", before, after)
 	}
-	d1, d2, client := topo.Host("director1"), topo.Host("director2"), topo.Host("client")
+	d1, client := topo.Host("director1"), topo.Host("client")
 
 	names := map[string]bool{topo.SwitchNS(): true}
 	for _, h := range topo.Hosts() {
@@ -104,7 +106,7 @@ func TestTopology(t *testing.T) {
 			}
 		}
 		for key, want := range map[string]string{
-			"net.ipv6.conf.eth0.accept_dad":       "0",
+			"net.ipv6.conf.eth0.accept_dad":        "0",
 			"net.ipv6.conf.eth0.keep_addr_on_down": "1",
 			"net.ipv4.conf.all.arp_accept":         "1",
 		} {
@@ -115,6 +117,24 @@ func TestTopology(t *testing.T) {
 	}
 	if got, err := readSysctl(topo.swH, "net.ipv6.conf.all.disable_ipv6"); err != nil || got != "1" {
 		t.Errorf("switch: disable_ipv6 = %q (%v)", got, err)
+	}
+	out, err := runCmd(context.Background(), nil, "ip", "-n", topo.SwitchNS(), "-d", "-j", "link", "show", bridgeName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var br []struct {
+		Linkinfo struct {
+			InfoData struct {
+				McastSnooping *int `json:"mcast_snooping"`
+				StpState      *int `json:"stp_state"`
+			} `json:"info_data"`
+		} `json:"linkinfo"`
+	}
+	if err := json.Unmarshal(out, &br); err != nil || len(br) != 1 {
+		t.Fatalf("bridge: %s (%v)", out, err)
+	}
+	if d := br[0].Linkinfo.InfoData; d.McastSnooping == nil || *d.McastSnooping != 0 || d.StpState == nil || *d.StpState != 0 {
+		t.Errorf("bridge: mcast_snooping %v, stp_state %v; want both 0", d.McastSnooping, d.StpState)
 	}
 	if topo.ID() == New(t, Options{Hosts: Hosts("client")}).ID() {
 		t.Errorf("two topologies share the ID %s", topo.ID())
@@ -142,131 +162,152 @@ func TestTopology(t *testing.T) {
 	if _, _, err := client.Neigh(IPv4(77)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Neigh(unused address) error %v, want os.ErrNotExist", err)
 	}
+}
 
-	t.Run("partition", func(t *testing.T) {
-		Require(t, "nft")
-		p := client.Pinger(d1.Addr4(), 5*time.Millisecond)
-		WaitFor(t, 2*time.Second, func() bool { return p.Stats().Received >= 10 }, "replies from director1")
-		d1.Partition(client)
-		cut := time.Now()
-		if !unreachable(client, d1.Addr4()) {
-			t.Errorf("client reaches director1 across the partition")
+// TestPartition checks that Partition cuts exactly one pair of hosts and
+// that the pinger measures the cut.
+func TestPartition(t *testing.T) {
+	t.Parallel()
+	Require(t, "root", "ip", "ping", "nft")
+	topo := New(t, Options{})
+	d1, d2, client := topo.Host("director1"), topo.Host("director2"), topo.Host("client")
+	p := client.Pinger(d1.Addr4(), 5*time.Millisecond)
+	WaitFor(t, 2*time.Second, func() bool { return p.Stats().Received >= 10 }, "replies from director1")
+	d1.Partition(client)
+	cut := time.Now()
+	if !unreachable(client, d1.Addr4()) {
+		t.Errorf("client reaches director1 across the partition")
+	}
+	if !unreachable(client, d1.Addr6()) {
+		t.Errorf("client reaches director1 over IPv6 across the partition")
+	}
+	for _, pair := range [][2]*Host{{d1, d2}, {client, d2}} {
+		if err := reach(pair[0], pair[1].Addr4()); err != nil {
+			t.Errorf("%s -> %s broken by an unrelated partition: %v", pair[0].Name(), pair[1].Name(), err)
 		}
-		if !unreachable(client, d1.Addr6()) {
-			t.Errorf("client reaches director1 over IPv6 across the partition")
-		}
-		for _, pair := range [][2]*Host{{d1, d2}, {client, d2}} {
-			if err := reach(pair[0], pair[1].Addr4()); err != nil {
-				t.Errorf("%s -> %s broken by an unrelated partition: %v", pair[0].Name(), pair[1].Name(), err)
-			}
-		}
-		time.Sleep(500*time.Millisecond - time.Since(cut))
-		healing := time.Now()
-		client.Heal(d1)
-		WaitFor(t, 2*time.Second, func() bool {
-			r := p.Stats().Replies
-			return len(r) > 0 && r[len(r)-1].Sent.After(healing)
-		}, "replies after healing")
-		s := p.Stop()
-		t.Logf("%v", s)
-		// A reply forwarded just before the rules took effect may be read
-		// a little after Partition returned.
-		const slack = 20 * time.Millisecond
-		want := healing.Sub(cut)
-		if s.LongestGap() < want-slack || s.LongestGap() > want+500*time.Millisecond {
-			t.Errorf("longest gap %v, want the partition, %v", s.LongestGap(), want)
-		}
-		if s.Longest.Start.After(cut.Add(slack)) || s.Longest.End.Before(healing) {
-			t.Errorf("longest gap [%v, %v] does not cover the partition [%v, %v]",
-				s.Longest.Start.Format(time.StampMicro), s.Longest.End.Format(time.StampMicro),
-				cut.Format(time.StampMicro), healing.Format(time.StampMicro))
-		}
-		if err := reach(client, d1.Addr4()); err != nil {
-			t.Errorf("client -> director1 after Heal: %v", err)
-		}
-		// Heal with no arguments removes all of a host's partitions.
-		d2.Partition(d1, client)
-		if !unreachable(d1, d2.Addr4()) || !unreachable(client, d2.Addr4()) {
-			t.Errorf("director2 reachable while partitioned from everyone")
-		}
-		d2.Heal()
-		if err := reach(client, d2.Addr4()); err != nil {
-			t.Errorf("client -> director2 after Heal(): %v", err)
-		}
-		d1.Partition(d2)
-		topo.HealAll()
-		if err := reach(d1, d2.Addr4()); err != nil {
-			t.Errorf("director1 -> director2 after HealAll: %v", err)
-		}
-	})
+	}
+	time.Sleep(500*time.Millisecond - time.Since(cut))
+	healing := time.Now()
+	client.Heal(d1)
+	WaitFor(t, 2*time.Second, func() bool {
+		r := p.Stats().Replies
+		return len(r) > 0 && r[len(r)-1].Sent.After(healing)
+	}, "replies after healing")
+	s := p.Stop()
+	t.Logf("%v", s)
+	// A reply forwarded just before the rules took effect may be read
+	// a little after Partition returned.
+	const slack = 20 * time.Millisecond
+	want := healing.Sub(cut)
+	if s.LongestGap() < want-slack || s.LongestGap() > want+500*time.Millisecond {
+		t.Errorf("longest gap %v, want the partition, %v", s.LongestGap(), want)
+	}
+	if s.Longest.Start.After(cut.Add(slack)) || s.Longest.End.Before(healing) {
+		t.Errorf("longest gap [%v, %v] does not cover the partition [%v, %v]",
+			s.Longest.Start.Format(time.StampMicro), s.Longest.End.Format(time.StampMicro),
+			cut.Format(time.StampMicro), healing.Format(time.StampMicro))
+	}
+	if err := reach(client, d1.Addr4()); err != nil {
+		t.Errorf("client -> director1 after Heal: %v", err)
+	}
+	// Heal with no arguments removes all of a host's partitions.
+	d2.Partition(d1, client)
+	if !unreachable(d1, d2.Addr4()) || !unreachable(client, d2.Addr4()) {
+		t.Errorf("director2 reachable while partitioned from everyone")
+	}
+	d2.Heal()
+	if err := reach(client, d2.Addr4()); err != nil {
+		t.Errorf("client -> director2 after Heal(): %v", err)
+	}
+	d1.Partition(d2)
+	topo.HealAll()
+	if err := reach(d1, d2.Addr4()); err != nil {
+		t.Errorf("director1 -> director2 after HealAll: %v", err)
+	}
+}
 
-	t.Run("unplug", func(t *testing.T) {
-		d2.Unplug()
-		WaitFor(t, time.Second, func() bool { return slices.Contains(linkFlags(t, d2), "NO-CARRIER") }, "director2 eth0 NO-CARRIER")
-		if !slices.Contains(linkFlags(t, d2), "UP") {
-			t.Errorf("director2 eth0 not administratively up while unplugged: %v", linkFlags(t, d2))
-		}
-		if !unreachable(client, d2.Addr4()) {
-			t.Errorf("client reaches unplugged director2")
-		}
-		d2.Plug()
-		WaitFor(t, 2*time.Second, func() bool { return reach(client, d2.Addr4()) == nil }, "director2 reachable after Plug")
-	})
+// TestUnplug checks that Unplug leaves eth0 up without carrier.
+func TestUnplug(t *testing.T) {
+	t.Parallel()
+	Require(t, "root", "ip", "ping")
+	topo := New(t, Options{})
+	d2, client := topo.Host("director2"), topo.Host("client")
+	d2.Unplug()
+	WaitFor(t, time.Second, func() bool { return slices.Contains(linkFlags(t, d2), "NO-CARRIER") }, "director2 eth0 NO-CARRIER")
+	if !slices.Contains(linkFlags(t, d2), "UP") {
+		t.Errorf("director2 eth0 not administratively up while unplugged: %v", linkFlags(t, d2))
+	}
+	if !unreachable(client, d2.Addr4()) {
+		t.Errorf("client reaches unplugged director2")
+	}
+	d2.Plug()
+	WaitFor(t, 2*time.Second, func() bool { return reach(client, d2.Addr4()) == nil }, "director2 reachable after Plug")
+}
 
-	t.Run("linkdown", func(t *testing.T) {
-		d2.LinkDown()
-		if slices.Contains(linkFlags(t, d2), "UP") {
-			t.Errorf("director2 eth0 still UP after LinkDown")
-		}
-		if !d2.HasAddr(d2.Addr6()) {
-			t.Errorf("director2 lost %s on link down (keep_addr_on_down)", d2.Addr6())
-		}
-		if !unreachable(client, d2.Addr4()) {
-			t.Errorf("client reaches director2 with eth0 down")
-		}
-		d2.LinkUp()
-		WaitFor(t, 2*time.Second, func() bool { return reach(client, d2.Addr6()) == nil }, "director2 reachable over IPv6 after LinkUp")
-	})
+// TestLinkDown checks that LinkDown keeps addresses and LinkUp restores
+// the host.
+func TestLinkDown(t *testing.T) {
+	t.Parallel()
+	Require(t, "root", "ip", "ping", "ipv6")
+	topo := New(t, Options{})
+	d2, client := topo.Host("director2"), topo.Host("client")
+	d2.LinkDown()
+	if slices.Contains(linkFlags(t, d2), "UP") {
+		t.Errorf("director2 eth0 still UP after LinkDown")
+	}
+	if !d2.HasAddr(d2.Addr6()) {
+		t.Errorf("director2 lost %s on link down (keep_addr_on_down)", d2.Addr6())
+	}
+	if !unreachable(client, d2.Addr4()) {
+		t.Errorf("client reaches director2 with eth0 down")
+	}
+	d2.LinkUp()
+	WaitFor(t, 2*time.Second, func() bool { return reach(client, d2.Addr6()) == nil }, "director2 reachable over IPv6 after LinkUp")
+}
 
-	t.Run("processes", func(t *testing.T) {
-		p := d1.Start("sh", "-c", `echo "hello from $(hostname)"; exec sleep 60`)
-		WaitFor(t, 2*time.Second, func() bool { return strings.Contains(p.Log(), "hello from") }, "the process's output")
-		pids, err := pidsInNamespace(d1.NS())
-		if err != nil || !slices.Contains(pids, p.Pid()) {
-			t.Errorf("pid %d not in namespace %s (%v, %v)", p.Pid(), d1.NS(), pids, err)
-		}
-		if p.Exited() {
-			t.Fatalf("exited early: %v", p.Wait(0))
-		}
-		if err := p.Wait(50 * time.Millisecond); !errors.Is(err, ErrTimeout) {
-			t.Errorf("Wait on a running process: %v, want ErrTimeout", err)
-		}
-		p.Signal(syscall.SIGTERM)
-		var ee interface{ ExitCode() int }
-		if err := p.Wait(2 * time.Second); !errors.As(err, &ee) || ee.ExitCode() != -1 {
-			t.Errorf("Wait after SIGTERM: %v, want killed by a signal", err)
-		}
+// TestProcesses covers Start, Signal, Wait, Kill and Run.
+func TestProcesses(t *testing.T) {
+	t.Parallel()
+	Require(t, "root", "ip", "sh", "sleep")
+	topo := New(t, Options{})
+	d1, d2 := topo.Host("director1"), topo.Host("director2")
+	p := d1.Start("sh", "-c", `echo "hello from $(hostname)"; exec sleep 60`)
+	WaitFor(t, 2*time.Second, func() bool { return strings.Contains(p.Log(), "hello from") }, "the process's output")
+	pids, err := pidsInNamespace(d1.NS())
+	if err != nil || !slices.Contains(pids, p.Pid()) {
+		t.Errorf("pid %d not in namespace %s (%v, %v)", p.Pid(), d1.NS(), pids, err)
+	}
+	if p.Exited() {
+		t.Fatalf("exited early: %v", p.Wait(0))
+	}
+	if err := p.Wait(50 * time.Millisecond); !errors.Is(err, ErrTimeout) {
+		t.Errorf("Wait on a running process: %v, want ErrTimeout", err)
+	}
+	p.Signal(syscall.SIGTERM)
+	var ee interface{ ExitCode() int }
+	if err := p.Wait(2 * time.Second); !errors.As(err, &ee) || ee.ExitCode() != -1 {
+		t.Errorf("Wait after SIGTERM: %v, want killed by a signal", err)
+	}
 
-		q := d1.Start("sleep", "60")
-		q.Kill()
-		if !q.Exited() {
-			t.Errorf("still running after Kill")
-		}
-		q.Kill() // idempotent
+	q := d1.Start("sleep", "60")
+	q.Kill()
+	if !q.Exited() {
+		t.Errorf("still running after Kill")
+	}
+	q.Kill() // idempotent
 
-		out, err := d2.Run(context.Background(), "ip", "-o", "addr", "show", "dev", Iface)
-		if err != nil || !strings.Contains(string(out), d2.Addr4().String()+"/24") {
-			t.Errorf("Run ip addr in director2: %q, %v", out, err)
-		}
-		if _, err := d2.Run(context.Background(), "false"); err == nil {
-			t.Errorf("Run false succeeded")
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
-		defer cancel()
-		if _, err := d2.Run(ctx, "sleep", "10"); err == nil {
-			t.Errorf("Run ignored its context")
-		}
-	})
+	out, err := d2.Run(context.Background(), "ip", "-o", "addr", "show", "dev", Iface)
+	if err != nil || !strings.Contains(string(out), d2.Addr4().String()+"/24") {
+		t.Errorf("Run ip addr in director2: %q, %v", out, err)
+	}
+	if _, err := d2.Run(context.Background(), "false"); err == nil {
+		t.Errorf("Run false succeeded")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	if _, err := d2.Run(ctx, "sleep", "10"); err == nil {
+		t.Errorf("Run ignored its context")
+	}
 }
 
 func TestTopologyClose(t *testing.T) {
@@ -343,33 +384,48 @@ type pair struct {
 	topo           *Topology
 	d1, d2, client *Host
 	ka1, ka2       *Proc
+	vip            netip.Addr
 }
 
-func directorConf(name string, version int, state string, prio uint8, every time.Duration, pass string) KeepalivedConf {
+func directorConf(name string, version int, state string, prio uint8, every time.Duration, pass string, vip netip.Addr) KeepalivedConf {
+	bits := Net4.Bits()
+	if vip.Is6() {
+		bits = Net6.Bits()
+	}
 	return KeepalivedConf{RouterID: name, Version: version, Instances: []KeepalivedInstance{{
 		State: state, VRID: 51, Priority: prio, AdvertInterval: every, AuthPass: pass,
-		VIPs: []netip.Prefix{netip.PrefixFrom(VIP4, Net4.Bits())},
+		VIPs: []netip.Prefix{netip.PrefixFrom(vip, bits)},
 	}}}
 }
 
 // startPair starts director1 (priority 150, MASTER) and, once it holds the
 // VIP, director2 (priority 100, BACKUP).
-func startPair(t *testing.T, version int, every time.Duration, pass string) *pair {
+func startPair(t *testing.T, version int, every time.Duration, pass string, vip netip.Addr) *pair {
 	t.Helper()
 	Require(t, "root", "ip", "keepalived")
 	topo := New(t, Options{})
-	p := &pair{topo: topo, d1: topo.Host("director1"), d2: topo.Host("director2"), client: topo.Host("client")}
+	p := &pair{topo: topo, d1: topo.Host("director1"), d2: topo.Host("director2"), client: topo.Host("client"), vip: vip}
 	start := time.Now()
-	p.ka1 = p.d1.StartKeepalived(t, directorConf("director1", version, "MASTER", 150, every, pass))
-	WaitFor(t, 4*every+3*time.Second, func() bool { return p.d1.HasAddr(VIP4) }, "director1 to hold the VIP")
+	p.ka1 = p.d1.StartKeepalived(t, directorConf("director1", version, "MASTER", 150, every, pass, vip))
+	WaitFor(t, 4*every+3*time.Second, func() bool { return p.d1.HasAddr(p.vip) }, "director1 to hold the VIP")
 	t.Logf("director1 master %v after start", time.Since(start).Round(time.Millisecond))
-	p.ka2 = p.d2.StartKeepalived(t, directorConf("director2", version, "BACKUP", 100, every, pass))
+	p.ka2 = p.d2.StartKeepalived(t, directorConf("director2", version, "BACKUP", 100, every, pass, vip))
 	WaitFor(t, 3*time.Second, func() bool { return strings.Contains(p.ka2.Log(), "Entering BACKUP STATE") }, "director2 to enter BACKUP")
 	// Longer than director2's Master_Down_Interval (3 intervals plus skew):
 	// it stays backup only if it hears director1.
 	time.Sleep(4 * every)
-	if p.d2.HasAddr(VIP4) || !p.d1.HasAddr(VIP4) {
-		t.Fatalf("VIP on director1 %v, director2 %v; want director1 only", p.d1.HasAddr(VIP4), p.d2.HasAddr(VIP4))
+	if p.d2.HasAddr(p.vip) || !p.d1.HasAddr(p.vip) {
+		t.Fatalf("VIP on director1 %v, director2 %v; want director1 only", p.d1.HasAddr(p.vip), p.d2.HasAddr(p.vip))
+	}
+	// keepalived runs inside the lab only.
+	addrs, err := net.InterfaceAddrs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range addrs {
+		if n, ok := a.(*net.IPNet); ok && n.IP.Equal(net.IP(vip.AsSlice())) {
+			t.Fatalf("the VIP %s appeared in the test's own namespace", vip)
+		}
 	}
 	return p
 }
@@ -378,7 +434,7 @@ func startPair(t *testing.T, version int, every time.Duration, pass string) *pai
 // answers.
 func (p *pair) clientPinger(t *testing.T) *Pinger {
 	t.Helper()
-	pg := p.client.Pinger(VIP4, 5*time.Millisecond)
+	pg := p.client.Pinger(p.vip, 5*time.Millisecond)
 	WaitFor(t, 2*time.Second, func() bool { return pg.Stats().Received >= 10 }, "the client's pings to the VIP to be answered")
 	p.wantNeigh(t, p.d1, 0)
 	return pg
@@ -391,11 +447,11 @@ func (p *pair) wantNeigh(t *testing.T, h *Host, timeout time.Duration) time.Dura
 	var mac, state string
 	var err error
 	took, ok := Within(timeout, func() bool {
-		mac, state, err = p.client.Neigh(VIP4)
+		mac, state, err = p.client.Neigh(p.vip)
 		return err == nil && mac == h.MAC().String()
 	})
 	if !ok {
-		t.Fatalf("client neighbour entry for %s: %s %s (%v), want %s's %s", VIP4, mac, state, err, h.Name(), h.MAC())
+		t.Fatalf("client neighbour entry for %s: %s %s (%v), want %s's %s", p.vip, mac, state, err, h.Name(), h.MAC())
 	}
 	return took
 }
@@ -416,6 +472,7 @@ func TestKeepalivedFailover(t *testing.T) {
 		version int
 		every   time.Duration
 		pass    string
+		vip     netip.Addr // VIP4 when invalid
 		// fail injects the failure of director1.
 		fail func(t *testing.T, p *pair)
 		// bound is the most director2 may take to hold the VIP.
@@ -439,6 +496,11 @@ func TestKeepalivedFailover(t *testing.T) {
 			bound: 5 * time.Second,
 		},
 		{
+			name: "v3_100ms_ipv6_kill", version: 3, every: 100 * time.Millisecond, vip: VIP6,
+			fail:  func(t *testing.T, p *pair) { p.ka1.Kill() },
+			bound: time.Second,
+		},
+		{
 			name: "v3_100ms_linkdown", version: 3, every: 100 * time.Millisecond,
 			fail:    func(t *testing.T, p *pair) { p.d1.LinkDown() },
 			bound:   time.Second,
@@ -449,12 +511,16 @@ func TestKeepalivedFailover(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			p := startPair(t, tt.version, tt.every, tt.pass)
+			vip := tt.vip
+			if !vip.IsValid() {
+				vip = VIP4
+			}
+			p := startPair(t, tt.version, tt.every, tt.pass, vip)
 			pg := p.clientPinger(t)
 
 			failed := time.Now()
 			tt.fail(t, p)
-			took := WaitFor(t, tt.bound, func() bool { return p.d2.HasAddr(VIP4) }, "director2 to take over the VIP")
+			took := WaitFor(t, tt.bound, func() bool { return p.d2.HasAddr(p.vip) }, "director2 to take over the VIP")
 			garp := p.wantNeigh(t, p.d2, time.Second)
 			answeredAfter(t, pg, failed.Add(took), 2*time.Second)
 			time.Sleep(50 * time.Millisecond)
@@ -470,7 +536,7 @@ func TestKeepalivedFailover(t *testing.T) {
 			if tt.outage && s.LongestGap() < 2*tt.every {
 				t.Errorf("client outage %v, want at least two advert intervals: the pinger missed the outage", s.LongestGap())
 			}
-			if !tt.outage && !p.d1.HasAddr(VIP4) {
+			if !tt.outage && !p.d1.HasAddr(p.vip) {
 				t.Errorf("director1 lost the VIP: a SIGKILLed keepalived cannot remove it")
 			}
 			if tt.recover == nil {
@@ -478,12 +544,12 @@ func TestKeepalivedFailover(t *testing.T) {
 			}
 
 			if tt.outage {
-				WaitFor(t, time.Second, func() bool { return !p.d1.HasAddr(VIP4) }, "director1 (FAULT) to drop the VIP")
+				WaitFor(t, time.Second, func() bool { return !p.d1.HasAddr(p.vip) }, "director1 (FAULT) to drop the VIP")
 			}
-			pg = p.client.Pinger(VIP4, 5*time.Millisecond)
+			pg = p.client.Pinger(p.vip, 5*time.Millisecond)
 			recovered := time.Now()
 			tt.recover(t, p)
-			took = WaitFor(t, 3*time.Second, func() bool { return p.d1.HasAddr(VIP4) && !p.d2.HasAddr(VIP4) }, "director1 to preempt")
+			took = WaitFor(t, 3*time.Second, func() bool { return p.d1.HasAddr(p.vip) && !p.d2.HasAddr(p.vip) }, "director1 to preempt")
 			garp = p.wantNeigh(t, p.d1, time.Second)
 			answeredAfter(t, pg, recovered.Add(took), 2*time.Second)
 			time.Sleep(50 * time.Millisecond)
@@ -503,7 +569,7 @@ func TestKeepalivedFailover(t *testing.T) {
 func TestKeepalivedSplitBrain(t *testing.T) {
 	t.Parallel()
 	Require(t, "nft")
-	p := startPair(t, 3, 100*time.Millisecond, "")
+	p := startPair(t, 3, 100*time.Millisecond, "", VIP4)
 	p.d1.Partition(p.d2)
 	took := WaitFor(t, time.Second, func() bool { return p.d2.HasAddr(VIP4) }, "director2 to become master too")
 	if !p.d1.HasAddr(VIP4) {
@@ -511,9 +577,55 @@ func TestKeepalivedSplitBrain(t *testing.T) {
 	}
 	t.Logf("split brain after %v", took.Round(time.Millisecond))
 	p.d1.Heal(p.d2)
-	took = WaitFor(t, time.Second, func() bool { return !p.d2.HasAddr(VIP4) }, "director2 to return to backup")
+	took = WaitFor(t, 2*time.Second, func() bool { return !p.d2.HasAddr(VIP4) }, "director2 to return to backup")
 	t.Logf("healed: director2 released the VIP after %v", took.Round(time.Millisecond))
 	if !p.d1.HasAddr(VIP4) {
 		t.Errorf("director1 lost the VIP after healing")
+	}
+}
+
+func TestSession(t *testing.T) {
+	s := NewSession(nil)
+	var order []int
+	s.Cleanup(func() { order = append(order, 1) })
+	s.Cleanup(func() { order = append(order, 2) })
+	dir := s.TempDir()
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		t.Fatalf("TempDir %s: %v", dir, err)
+	}
+	if s.Failed() {
+		t.Errorf("new session failed")
+	}
+	s.Errorf("recorded %d", 1)
+	if !s.Failed() {
+		t.Errorf("Errorf did not mark the session failed")
+	}
+	s.Close()
+	s.Close()
+	if !slices.Equal(order, []int{2, 1}) {
+		t.Errorf("cleanups ran in order %v, want [2 1] once", order)
+	}
+	if _, err := os.Stat(dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("TempDir survived Close: %v", err)
+	}
+}
+
+// TestSessionTopology builds a topology the way a program does.
+func TestSessionTopology(t *testing.T) {
+	t.Parallel()
+	Require(t, "root", "ip", "sleep")
+	s := NewSession(nil)
+	topo := New(s, Options{Hosts: Hosts("client")})
+	p := topo.Host("client").Start("sleep", "60")
+	ns := topo.Host("client").NS()
+	s.Close()
+	if !p.Exited() {
+		t.Errorf("process survived Session.Close")
+	}
+	if _, err := os.Stat(filepath.Join(netnsDir, ns)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("namespace %s survived Session.Close: %v", ns, err)
+	}
+	if s.Failed() {
+		t.Errorf("session failed")
 	}
 }

@@ -310,6 +310,7 @@ func TestInteropSIGTERMHandover(t *testing.T) {
 	waitNeigh(t, p.cl, lab.VIP4, p.d1, time.Second)
 	before := ping.Stats()
 
+	termAt := time.Now()
 	v.Signal(syscall.SIGTERM)
 	took := waitKAState(t, ka, "MASTER", pr.masterDown(100)+time.Second)
 	if err := v.Wait(5 * time.Second); err != nil {
@@ -336,6 +337,19 @@ func TestInteropSIGTERMHandover(t *testing.T) {
 		t.Error("stopped vigil left the VIP behind")
 	}
 	if lost := st.Lost() - before.Lost(); lost > 2 {
+		got := map[int]bool{}
+		for _, r := range st.Replies {
+			got[r.Seq] = true
+		}
+		for i := 0; i < st.Sent; i++ {
+			if !got[i] {
+				t.Logf("DEBUG lost seq %d sent ~%v after SIGTERM (before.Sent %d)", i, st.Start.Add(time.Duration(i)*st.Interval).Sub(termAt), before.Sent)
+			}
+		}
+		for _, g := range st.Gaps {
+			t.Logf("gap from %v to %v after SIGTERM, %d lost", g.Start.Sub(termAt), g.End.Sub(termAt), g.Lost)
+		}
+		t.Logf("KALOG:\n%s\nVIGIL:\n%s", ka.Log(), v.Log())
 		t.Errorf("client lost %d pings during the planned handover to keepalived, want at most 2", lost)
 	}
 }
