@@ -176,6 +176,8 @@ func TestTrackScriptMovesVIP(t *testing.T) {
 	startVigil(t, p.d1, config("d1", scripts, in1))
 	startVigil(t, p.d2, config("d2", "", v3(120)))
 	waitHolder(t, lab.VIP4, p.d1, []*lab.Host{p.d2}, 3*time.Second)
+	ping := p.cl.Pinger(lab.VIP4, 10*time.Millisecond)
+	waitAnswered(t, ping, 2*time.Second)
 
 	os.Remove(flag)
 	waitHolder(t, lab.VIP4, p.d2, []*lab.Host{p.d1}, 3*time.Second)
