@@ -68,6 +68,11 @@
 // Require skips a test whose prerequisites are missing, or fails it when
 // CI=true; its message points at scripts/install-deps.sh.
 //
+// Like any TB, the one given to New must be used from its own test's
+// goroutine: create a topology in the test (or subtest) that drives it.
+// Host.StartKeepalived takes its own TB, which scopes the process and its
+// files, so a subtest can run keepalived on a topology of its parent.
+//
 // # Failures to inject
 //
 //   - Proc.Kill: SIGKILL to the process group, a crash (no priority-0

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -212,9 +213,14 @@ func (in KeepalivedInstance) render(b *strings.Builder, version int, names map[s
 
 // KeepalivedVersion returns the version keepalived reports ("2.2.7").
 func KeepalivedVersion(ctx context.Context) (string, error) {
-	out, err := runCmd(ctx, nil, "keepalived", "--version")
+	bin, err := lookPath("keepalived")
 	if err != nil {
 		return "", err
+	}
+	// keepalived prints its version on standard error.
+	out, err := exec.CommandContext(ctx, bin, "--version").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("keepalived --version: %w: %s", err, firstLine(string(out)))
 	}
 	m := regexp.MustCompile(`Keepalived v([0-9][0-9.]*)`).FindSubmatch(out)
 	if m == nil {

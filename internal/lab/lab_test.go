@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -161,6 +162,24 @@ func TestTopology(t *testing.T) {
 	}
 	if _, _, err := client.Neigh(IPv4(77)); !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("Neigh(unused address) error %v, want os.ErrNotExist", err)
+	}
+
+	// The pinger loses nothing on a healthy network, in either family.
+	var pingers []*Pinger
+	for _, a := range []netip.Addr{d1.Addr4(), d1.Addr6(), d1.LinkLocal6()} {
+		pingers = append(pingers, client.Pinger(a, 5*time.Millisecond))
+	}
+	time.Sleep(150 * time.Millisecond)
+	for _, p := range pingers {
+		s := p.Stop()
+		if s.Received < 10 || s.Lost() != 0 || s.SendErrors != 0 || s.Duplicates != 0 {
+			t.Errorf("healthy network: %v", s)
+		}
+		for _, r := range s.Replies {
+			if r.RTT() <= 0 || r.RTT() > time.Second {
+				t.Errorf("reply %d: RTT %v", r.Seq, r.RTT())
+			}
+		}
 	}
 }
 
@@ -467,6 +486,14 @@ func answeredAfter(t *testing.T, pg *Pinger, since time.Time, timeout time.Durat
 }
 
 func TestKeepalivedFailover(t *testing.T) {
+	Require(t, "keepalived")
+	version, err := KeepalivedVersion(t.Context())
+	if err != nil || !regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`).MatchString(version) {
+		t.Fatalf("KeepalivedVersion = %q, %v", version, err)
+	}
+	if version != "2.2.7" {
+		t.Logf("WARNING: keepalived %s; the reference is 2.2.7 (shared/vectors/vrrp)", version)
+	}
 	tests := []struct {
 		name    string
 		version int
@@ -627,5 +654,51 @@ func TestSessionTopology(t *testing.T) {
 	}
 	if s.Failed() {
 		t.Errorf("session failed")
+	}
+}
+
+// TestSweepStale checks that namespaces of a dead test process, and what
+// runs in them, are removed, and that those of a live one are not.
+func TestSweepStale(t *testing.T) {
+	t.Parallel()
+	Require(t, "root", "ip", "sleep", "true")
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	stale := fmt.Sprintf("vigilsweep-%d-abcdef-client", dead.Process.Pid)
+	live := fmt.Sprintf("vigilsweep-%d-abcdef-client", os.Getppid())
+	for _, ns := range []string{stale, live} {
+		if err := ip("netns", "add", ns); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { killNamespace(ns, time.Second); ip("netns", "del", ns) })
+	}
+	ipBin, err := lookPath("ip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	orphan := exec.Command(ipBin, "netns", "exec", stale, "sleep", "60")
+	if err := orphan.Start(); err != nil {
+		t.Fatal(err)
+	}
+	waited := make(chan struct{})
+	go func() { orphan.Wait(); close(waited) }()
+	WaitFor(t, 2*time.Second, func() bool {
+		pids, _ := pidsInNamespace(stale)
+		return slices.Contains(pids, orphan.Process.Pid)
+	}, "the orphan to enter its namespace")
+
+	sweepStale(t)
+	if _, err := os.Stat(filepath.Join(netnsDir, stale)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("stale namespace %s not removed: %v", stale, err)
+	}
+	select {
+	case <-waited:
+	case <-time.After(2 * time.Second):
+		t.Errorf("process in the stale namespace survived the sweep")
+	}
+	if _, err := os.Stat(filepath.Join(netnsDir, live)); err != nil {
+		t.Errorf("namespace %s of a live process was swept: %v", live, err)
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"slices"
+	"strconv"
 	"sync"
 	"time"
 
@@ -148,8 +149,21 @@ func (h *Host) Pinger(target netip.Addr, every time.Duration) *Pinger {
 		target = target.Unmap()
 		p.target = target
 	}
-	p.dst = &net.IPAddr{IP: target.AsSlice(), Zone: target.Zone()}
 	err := h.Do(func() error {
+		// A zone names an interface of the host's namespace; Go would
+		// resolve the name in whatever namespace the sending thread is in,
+		// so pin it to the index now.
+		zone := target.Zone()
+		if zone != "" {
+			if _, err := strconv.Atoi(zone); err != nil {
+				ifi, err := net.InterfaceByName(zone)
+				if err != nil {
+					return err
+				}
+				zone = strconv.Itoa(ifi.Index)
+			}
+		}
+		p.dst = &net.IPAddr{IP: target.AsSlice(), Zone: zone}
 		c, err := icmp.ListenPacket(network, laddr)
 		if err != nil {
 			return err
@@ -189,24 +203,24 @@ func (p *Pinger) send() {
 	defer t.Stop()
 	payload := make([]byte, 16)
 	for {
+		// The request is on the books before it is sent: on a veth the
+		// reply can be read before WriteTo returns.
 		p.mu.Lock()
 		seq := len(p.sent)
+		p.sent = append(p.sent, time.Now())
+		p.got = append(p.got, false)
 		p.mu.Unlock()
 		msg := icmp.Message{Type: p.typ, Body: &icmp.Echo{ID: p.id, Seq: seq & 0xffff, Data: payload}}
 		b, err := msg.Marshal(nil) // the kernel computes the ICMPv6 checksum
 		if err != nil {
 			panic(fmt.Sprintf("lab: marshalling echo request: %v", err)) // static message: cannot fail
 		}
-		now := time.Now()
-		_, err = p.conn.WriteTo(b, p.dst)
-		p.mu.Lock()
-		p.sent = append(p.sent, now)
-		p.got = append(p.got, false)
-		if err != nil {
+		if _, err := p.conn.WriteTo(b, p.dst); err != nil {
+			p.mu.Lock()
 			p.sendErrs++
 			p.lastErr = err
+			p.mu.Unlock()
 		}
-		p.mu.Unlock()
 		select {
 		case <-p.stopc:
 			return
