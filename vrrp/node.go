@@ -584,7 +584,7 @@ func (n *Node) startReader(ctx context.Context, key connKey, c PacketConn) {
 }
 
 func (n *Node) startWatchers(ctx context.Context) {
-	if n.platform.WatchLinks != nil && n.hasTrack("interface") {
+	if n.platform.WatchLinks != nil { // always: a reload may add tracked interfaces
 		n.readers.Add(1)
 		go func() {
 			defer n.readers.Done()
@@ -610,14 +610,6 @@ func (n *Node) startWatchers(ctx context.Context) {
 	}
 }
 
-func (n *Node) hasTrack(kind string) bool {
-	for _, t := range n.tracks {
-		if t.kind == kind {
-			return true
-		}
-	}
-	return false
-}
 
 // do runs f on the Run goroutine, or drops it when ctx ends first.
 func (n *Node) do(ctx context.Context, f func()) bool {
