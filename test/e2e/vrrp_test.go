@@ -313,3 +313,31 @@ func TestReload(t *testing.T) {
 	lab.WaitFor(t, 2*time.Second, func() bool { return metric(p.d1, "vigil_config_last_reload_successful") == 1 }, "reload success")
 	lab.WaitFor(t, 3*time.Second, func() bool { return p.d1.HasAddr(vip2) && p.d1.HasAddr(lab.VIP4) }, "both VIPs after reload")
 }
+
+// A tracked interface with weight 0 puts the instance in FAULT when it goes
+// down: the VIP leaves at once; when it returns the instance recovers and
+// preempts back.
+func TestTrackInterfaceFault(t *testing.T) {
+	p := newPair(t)
+	in1 := v3(150)
+	in1.Extra = "    track_interfaces: [{ name: eth0, weight: 0 }]"
+	startVigil(t, p.d1, config("d1", "", in1))
+	startVigil(t, p.d2, config("d2", "", v3(100)))
+	waitHolder(t, lab.VIP4, p.d1, []*lab.Host{p.d2}, 3*time.Second)
+
+	p.d1.LinkDown()
+	waitState(t, p.d1, "VI_1", "fault", 2*time.Second)
+	if p.d1.HasAddr(lab.VIP4) {
+		t.Fatal("VIP still on director1 in FAULT")
+	}
+	if v := metric(p.d1, `vigil_vrrp_track_interface_up{interface="eth0"}`); v != 0 {
+		t.Fatalf("track_interface_up = %v, want 0", v)
+	}
+	waitState(t, p.d2, "VI_1", "master", 2*time.Second)
+
+	p.d1.LinkUp()
+	waitHolder(t, lab.VIP4, p.d1, []*lab.Host{p.d2}, 3*time.Second)
+	if v := metric(p.d1, `vigil_vrrp_track_interface_failures_total{interface="eth0"}`); v != 1 {
+		t.Fatalf("track_interface_failures_total = %v, want 1", v)
+	}
+}
