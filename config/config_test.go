@@ -21,8 +21,18 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
-// cmpOpts compares netip values, whose fields are unexported, by value.
-var cmpOpts = cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{})
+// cmpOpts compares netip values, whose fields are unexported, by value, and
+// HTTPCheck's compiled regexp by its source (so a missing one is a diff).
+var cmpOpts = cmp.Options{
+	cmpopts.EquateComparable(netip.Addr{}, netip.Prefix{}, netip.AddrPort{}),
+	cmp.AllowUnexported(HTTPCheck{}),
+	cmp.Comparer(func(a, b *regexp.Regexp) bool {
+		if a == nil || b == nil {
+			return a == b
+		}
+		return a.String() == b.String()
+	}),
+}
 
 // withHostname makes the router_id default deterministic for one test.
 func withHostname(t *testing.T, name string, err error) {
@@ -53,7 +63,7 @@ func loadFile(t *testing.T, path string) (*Config, []byte) {
 func TestParseFull(t *testing.T) {
 	c, data := loadFile(t, "testdata/good/full.yml")
 	want := &Config{
-		Global: Global{RouterID: "lb1", NotifyTimeout: 10 * time.Second},
+		Global: Global{RouterID: "lb1", NotifyTimeout: 10 * time.Second, StateDir: "/var/lib/vigil"},
 		VRRPScripts: []VRRPScript{{
 			Name:     "chk_haproxy",
 			Command:  []string{"/usr/bin/pidof", "haproxy"},
@@ -121,7 +131,7 @@ func TestParseMasterMaster(t *testing.T) {
 		}
 	}
 	want := &Config{
-		Global: Global{RouterID: "drct1", NotifyTimeout: 10 * time.Second},
+		Global: Global{RouterID: "drct1", NotifyTimeout: 10 * time.Second, StateDir: "/var/lib/vigil"},
 		VRRPInstances: []VRRPInstance{
 			instance("VI_1", 81, 100, "zrs66zrs", "172.16.1.99", "eno16777736:0"),
 			instance("VI_2", 80, 90, "zrs88zrs", "172.16.1.88", "eno16777736:1"),
@@ -256,7 +266,7 @@ func TestDefaultsMinimal(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := &Config{
-		Global: Global{RouterID: "testhost", NotifyTimeout: 10 * time.Second},
+		Global: Global{RouterID: "testhost", NotifyTimeout: 10 * time.Second, StateDir: "/var/lib/vigil"},
 		VRRPScripts: []VRRPScript{{
 			Name: "chk", Command: []string{"/bin/true"}, Weight: -20,
 			Interval: time.Second, Timeout: time.Second, Rise: 1, Fall: 1,
@@ -442,7 +452,7 @@ var badConfigs = []struct {
 		`vigil.yml:5: vrrp_instances[0].virtual_ipaddresses: at least one address is required`,
 	}},
 	{"not_a_mapping", []string{
-		`vigil.yml:1: must be a mapping with the keys global, vrrp_scripts, vrrp_instances, sync_groups, got a list`,
+		`vigil.yml:1: must be a mapping with the keys global, vrrp_scripts, vrrp_instances, sync_groups, virtual_servers, got a list`,
 	}},
 	{"notify", []string{
 		`vigil.yml:7: vrrp_instances[0].notify.master[0]: must be an absolute path, got "notify.sh"`,
@@ -583,7 +593,227 @@ var badConfigs = []struct {
 		`vigil.yml:3: vrrp_scripts: must be a list, got a mapping`,
 		`vigil.yml:5: vrrp_instances[0].name: must be a string, got a list`,
 		`vigil.yml:9: vrrp_instances[0].notify: must be a mapping, got "/usr/local/bin/notify.sh"`,
-	}}}
+	}},
+	// Virtual servers, real servers and checks.
+	{"check_blocks", []string{
+		`vigil.yml:9: virtual_servers[0].real_servers[0].checks[0].mysql: is required with type "mysql"`,
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[1].http: not used with type "tcp"`,
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[2].mysql: not used with type "http"`,
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[2].http: is required with type "http" ({} for the defaults)`,
+		`vigil.yml:12: virtual_servers[0].real_servers[0].checks[3].exec: is required with type "exec"`,
+		`vigil.yml:13: virtual_servers[0].real_servers[0].checks[4].udp: is required with type "udp" ({} for the defaults)`,
+		`vigil.yml:13: virtual_servers[0].real_servers[0].checks[4].dns: not used with type "udp"`,
+		`vigil.yml:14: virtual_servers[0].real_servers[0].checks[5].dns: is required with type "dns" ({} for the defaults)`,
+		`vigil.yml:15: virtual_servers[0].real_servers[0].checks[6].http: is required with type "https" ({} for the defaults)`,
+	}},
+	{"check_dns", []string{
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[0].dns.name: "bad..name" is not a domain name: has an empty label`,
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[0].dns.type: must be A, AAAA, CNAME, MX, NS, PTR, SOA, SRV or TXT, got "ANY"`,
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[0].dns.expect_rcode: must be NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH or NOTZONE, got "OK"`,
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[1].dns.name: "` + strings.Repeat("a", 64) + `.org" is not a domain name: label "` + strings.Repeat("a", 64) + `" is longer than 63 bytes`,
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[1].dns.type: must be A, AAAA, CNAME, MX, NS, PTR, SOA, SRV or TXT, got "a"`,
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[1].dns.expect_rcode: must be NOERROR, FORMERR, SERVFAIL, NXDOMAIN, NOTIMP, REFUSED, YXDOMAIN, YXRRSET, NXRRSET, NOTAUTH or NOTZONE, got "noerror"`,
+		`vigil.yml:12: virtual_servers[0].real_servers[0].checks[2].dns.name: "" is not a domain name: must be 1..253 bytes`,
+		`vigil.yml:13: virtual_servers[0].real_servers[0].checks[3].dns.name: "ex ample.org" is not a domain name: label "ex ample": only letters, digits, "-" and "_" are allowed`,
+	}},
+	{"check_exec", []string{
+		`vigil.yml:9: virtual_servers[0].real_servers[0].checks[0].exec.command[0]: must be an absolute path, got "check.sh"`,
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[1].exec.command: must not be empty: give the program's absolute path and its arguments`,
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[2].exec.command: must not be empty: give the program's absolute path and its arguments`,
+	}},
+	{"check_http", []string{
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[0].http.method: must be GET, HEAD, POST or OPTIONS, got "FETCH"`,
+		`vigil.yml:12: virtual_servers[0].real_servers[0].checks[0].http.path: must start with "/" and contain no spaces, "#" or control characters, got "health"`,
+		`vigil.yml:13: virtual_servers[0].real_servers[0].checks[0].http.host: must be a host name or address, optionally with a port, got "www.example.org/x"`,
+		`vigil.yml:14: virtual_servers[0].real_servers[0].checks[0].http.expect_status[0]: status codes must be 100..599, got "700"`,
+		`vigil.yml:14: virtual_servers[0].real_servers[0].checks[0].http.expect_status[1]: range "299-200" is reversed: write "200-299"`,
+		`vigil.yml:14: virtual_servers[0].real_servers[0].checks[0].http.expect_status[2]: must be a status code like 200 or a range like "200-299", got "abc"`,
+		`vigil.yml:14: virtual_servers[0].real_servers[0].checks[0].http.expect_status[3]: must be a status code like 200 or a range like "200-299", got "2xx"`,
+		`vigil.yml:14: virtual_servers[0].real_servers[0].checks[0].http.expect_status[4]: must be a status code like 200 or a range like "200-299", got a list`,
+		"vigil.yml:15: virtual_servers[0].real_servers[0].checks[0].http.body_regexp: does not compile: error parsing regexp: missing closing ): `(ok`",
+		`vigil.yml:16: virtual_servers[0].real_servers[0].checks[0].http.digest: must be 32 hex digits, the MD5 of the body as genhash prints it, got "xyz"`,
+		`vigil.yml:18: virtual_servers[0].real_servers[0].checks[1].http.expect_status: at least one status code or range is required`,
+		`vigil.yml:18: virtual_servers[0].real_servers[0].checks[1].http.body_regexp: needs a response body, which method HEAD does not get`,
+		`vigil.yml:18: virtual_servers[0].real_servers[0].checks[1].http.digest: needs a response body, which method HEAD does not get`,
+	}},
+	{"check_http_headers", []string{
+		`vigil.yml:12: virtual_servers[0].real_servers[0].checks[0].http.headers.Host: set the Host header with host:`,
+		"vigil.yml:13: virtual_servers[0].real_servers[0].checks[0].http.headers.X A: \"X A\" is not a header name: use letters, digits and !#$%&'*+-.^_`|~",
+		`vigil.yml:14: virtual_servers[0].real_servers[0].checks[0].http.headers.X-Trace: value must not contain control characters such as CR or LF, got "a\r\nX-Evil: 1"`,
+		`vigil.yml:15: virtual_servers[0].real_servers[0].checks[0].http.headers.x-trace: duplicate header "x-trace", first at line 14 (header names ignore case)`,
+		`vigil.yml:16: virtual_servers[0].real_servers[0].checks[0].http.headers.X-Empty: must not be empty: give a value ("" for an empty one)`,
+		`vigil.yml:17: virtual_servers[0].real_servers[0].checks[0].http.headers.X-List: must be a string, got a list`,
+		`vigil.yml:19: virtual_servers[0].real_servers[0].checks[1].http.headers: must be a mapping, got a list`,
+	}},
+	{"check_mysql", []string{
+		`vigil.yml:9: virtual_servers[0].real_servers[0].checks[0].mysql.user: is required`,
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[1].mysql.user: must not be empty`,
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[1].mysql.password_file: not allowed with password: give one or the other`,
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[2].mysql.password_file: must be an absolute path, got "pw.txt"`,
+		`vigil.yml:12: virtual_servers[0].real_servers[0].checks[3].mysql.max_replica_lag: must be whole seconds >= 0s (0s: not checked), got 1.5s`,
+		`vigil.yml:13: virtual_servers[0].real_servers[0].checks[4].mysql.max_replica_lag: must be whole seconds >= 0s (0s: not checked), got -1s`,
+		`vigil.yml:14: virtual_servers[0].real_servers[0].checks[5].mysql.require_writable: must be true or false, got "yes"`,
+	}},
+	{"check_port", []string{
+		`vigil.yml:9: virtual_servers[0].real_servers[0].checks[0].connect_port: is required: the real server has no port to check`,
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[1].connect_port: is required: the real server has no port to check`,
+	}},
+	{"check_timing", []string{
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[0].connect_timeout: must be 1ms..1h0m0s, got 0s`,
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[0].delay_loop: must be 100ms..24h0m0s, got 10ms`,
+		`vigil.yml:12: virtual_servers[0].real_servers[0].checks[0].retries: must be 0..100, got -1`,
+		`vigil.yml:13: virtual_servers[0].real_servers[0].checks[0].retry_delay: must be 0s..1h0m0s, got -1s`,
+		`vigil.yml:14: virtual_servers[0].real_servers[0].checks[0].warmup: must be 0s..24h0m0s, got 25h0m0s`,
+		`vigil.yml:15: virtual_servers[0].real_servers[0].checks[0].rise: must be >= 1, got 0`,
+		`vigil.yml:16: virtual_servers[0].real_servers[0].checks[0].fall: must be >= 1, got 0`,
+		`vigil.yml:17: virtual_servers[0].real_servers[0].checks[0].connect_port: must be 1..65535, got 0`,
+		`vigil.yml:18: virtual_servers[0].real_servers[0].checks[1].connect_port: must be an integer 0..65535, got "65536"`,
+		`vigil.yml:18: virtual_servers[0].real_servers[0].checks[1].connect_timeout: must be 1ms..1h0m0s, got 2h0m0s`,
+		`vigil.yml:18: virtual_servers[0].real_servers[0].checks[1].retries: must be 0..100, got 101`,
+	}},
+	{"check_tls", []string{
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[0].http.tls_server_name: only used with type "https"`,
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[0].http.tls_insecure_skip_verify: only used with type "https"`,
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[0].http.tls_ca_file: only used with type "https"`,
+		`vigil.yml:12: virtual_servers[0].real_servers[0].checks[1].http.tls_server_name: must be a host name, got "a b"`,
+		`vigil.yml:12: virtual_servers[0].real_servers[0].checks[1].http.tls_ca_file: must be an absolute path, got "ca.pem"`,
+		`vigil.yml:14: virtual_servers[0].real_servers[0].checks[2].http.tls_ca_file: not used with tls_insecure_skip_verify: true, which verifies nothing`,
+	}},
+	{"check_type", []string{
+		`vigil.yml:9: virtual_servers[0].real_servers[0].checks[0].type: is required: tcp, http, https, mysql, exec, udp or dns`,
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[1].type: must be tcp, http, https, mysql, exec, udp or dns, got "ping"`,
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[2].type: must be tcp, http, https, mysql, exec, udp or dns, got "HTTP"`,
+	}},
+	{"check_udp", []string{
+		`vigil.yml:10: virtual_servers[0].real_servers[0].checks[0].udp.payload: must be text, or "hex:" and pairs of hex digits, got "hex:0g"`,
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[1].udp.payload: must be text, or "hex:" and pairs of hex digits, got "hex:abc"`,
+		`vigil.yml:11: virtual_servers[0].real_servers[0].checks[1].udp.expect: must be text, or "hex:" and pairs of hex digits, got "hex:"`,
+		`vigil.yml:12: virtual_servers[0].real_servers[0].checks[2].udp.expect: must be a string, got a list`,
+		`vigil.yml:12: virtual_servers[0].real_servers[0].checks[2].udp.payload: must be text, or "hex:" and pairs of hex digits, got "hex:"`,
+	}},
+	{"rs_address", []string{
+		`vigil.yml:7: virtual_servers[0].real_servers[0].address: is required`,
+		`vigil.yml:8: virtual_servers[0].real_servers[1].address: IPv6 address fd00::2 does not match the virtual server's family, ipv4`,
+		`vigil.yml:10: virtual_servers[0].real_servers[3].address: duplicate real server 10.0.0.3:80, first at line 9`,
+		`vigil.yml:11: virtual_servers[0].real_servers[4].address: 10.0.0.4 has no port: only servers of fwmark and all-ports services may omit it`,
+		`vigil.yml:12: virtual_servers[0].real_servers[5].address: must be a unicast address, got 0.0.0.0`,
+		`vigil.yml:18: virtual_servers[1].real_servers[2].address: duplicate real server 10.0.0.5, first at line 16`,
+	}},
+	{"rs_dr_port", []string{
+		`vigil.yml:8: virtual_servers[0].real_servers[0].address: dr forwarding cannot change the port: must be 80, the virtual server's, got 10.0.0.2:8080`,
+		`vigil.yml:15: virtual_servers[1].real_servers[0].address: tun forwarding cannot change the port: omit it, as the virtual server takes all ports, got 10.0.0.2:80`,
+	}},
+	{"rs_thresholds", []string{
+		`vigil.yml:7: virtual_servers[0].real_servers[0].lower_threshold: must not exceed upper_threshold (10), got 20`,
+		`vigil.yml:8: virtual_servers[0].real_servers[1].lower_threshold: only used with upper_threshold > 0 (0 is no limit)`,
+		`vigil.yml:9: virtual_servers[0].real_servers[2].upper_threshold: must be an integer 0..4294967295, got "-1"`,
+		`vigil.yml:10: virtual_servers[0].real_servers[3].upper_threshold: must be an integer 0..4294967295, got "4294967296"`,
+	}},
+	{"rs_weight", []string{
+		`vigil.yml:7: virtual_servers[0].real_servers[0].weight: must be 0..65535, got -1`,
+		`vigil.yml:8: virtual_servers[0].real_servers[1].weight: must be 0..65535, got 65536`,
+		`vigil.yml:10: virtual_servers[0].real_servers[3].weight: must be an integer, got "1.5"`,
+	}},
+	{"state_dir", []string{
+		`vigil.yml:2: global.state_dir: must be an absolute path, got "var/lib/vigil"`,
+	}},
+	{"state_dir_empty", []string{
+		`vigil.yml:2: global.state_dir: must be an absolute path, got ""`,
+	}},
+	{"vs_address", []string{
+		`vigil.yml:4: virtual_servers[0].address: must be "<addr>:<port>", "[<ipv6>]:<port>" or an address without a port, got "10.0.0.1:99999"`,
+		`vigil.yml:5: virtual_servers[1].address: must be "<addr>:<port>", "[<ipv6>]:<port>" or an address without a port, got "lb.example.org:80"`,
+		`vigil.yml:6: virtual_servers[2].address: "[fe80::1%eth0]:80": an address with a zone (%eth0) is not allowed`,
+		`vigil.yml:7: virtual_servers[3].address: "[::ffff:10.0.0.1]:80": an IPv4-mapped IPv6 address; write the IPv4 address 10.0.0.1`,
+		`vigil.yml:8: virtual_servers[4].address: must be a unicast address, got 0.0.0.0`,
+		`vigil.yml:9: virtual_servers[5].address: must be a unicast address, got 224.0.0.1`,
+		`vigil.yml:10: virtual_servers[6].address: must be an address with a port, "<addr>:<port>" or "[<ipv6>]:<port>", got a list`,
+	}},
+	{"vs_all_ports", []string{
+		`vigil.yml:4: virtual_servers[0].address: 10.0.0.1 has no port: add one, or set persistence_timeout for an all-ports service`,
+	}},
+	{"vs_collision", []string{
+		`vigil.yml:5: virtual_servers[1].address: tcp/10.0.0.1:80 is already used by virtual server "a" at line 4`,
+		`vigil.yml:9: virtual_servers[5].fwmark: fwmark 7 (ipv4) is already used by virtual server "d" at line 7`,
+	}},
+	{"vs_forwarding", []string{
+		`vigil.yml:6: virtual_servers[0].forwarding: must be nat, dr or tun, got "route"`,
+		`vigil.yml:8: virtual_servers[0].sorry_server_forwarding: must be nat, dr or tun, got "gre"`,
+		`vigil.yml:10: virtual_servers[0].real_servers[0].forwarding: must be nat, dr or tun, got "masq"`,
+		`vigil.yml:13: virtual_servers[1].sorry_server_forwarding: only used with sorry_server`,
+	}},
+	{"vs_fwmark", []string{
+		`vigil.yml:4: virtual_servers[0].fwmark: must be 1..4294967295, got 0`,
+		`vigil.yml:5: virtual_servers[1].fwmark: must be an integer 0..4294967295, got "-1"`,
+		`vigil.yml:6: virtual_servers[2].protocol: not used with fwmark: a firewall-mark service takes whatever the mark was set on; remove it`,
+		`vigil.yml:7: virtual_servers[3].family: must be "ipv4" or "ipv6", got "inet"`,
+		`vigil.yml:8: virtual_servers[4].family: only used with fwmark: an address service has its address's family`,
+	}},
+	{"vs_identity", []string{
+		`vigil.yml:4: virtual_servers[0].fwmark: not allowed with address: a virtual server is an address or a firewall mark, not both`,
+		`vigil.yml:5: virtual_servers[1].address: is required, or fwmark for a firewall-mark service`,
+	}},
+	{"vs_name", []string{
+		`vigil.yml:5: virtual_servers[1].name: must not be empty`,
+		`vigil.yml:6: virtual_servers[2].name: duplicate name "web", first at line 4`,
+		`vigil.yml:7: virtual_servers[3].name: must be 1..64 letters, digits, ".", "_" or "-", starting with a letter or digit, got "../etc"`,
+		`vigil.yml:8: virtual_servers[4].name: must not be empty`,
+	}},
+	{"vs_persistence", []string{
+		`vigil.yml:4: virtual_servers[0].persistence_timeout: must be whole seconds in 0s..744h0m0s, got -1s`,
+		`vigil.yml:5: virtual_servers[1].persistence_timeout: must be whole seconds in 0s..744h0m0s, got 1.5s`,
+		`vigil.yml:6: virtual_servers[2].persistence_timeout: must be whole seconds in 0s..744h0m0s, got 745h0m0s`,
+		`vigil.yml:7: virtual_servers[3].persistence_netmask: only used with persistence_timeout > 0`,
+	}},
+	{"vs_persistence_netmask", []string{
+		`vigil.yml:4: virtual_servers[0].persistence_netmask: must be a dotted IPv4 netmask like "255.255.255.0" or a prefix length like 64, got "255.0.255.0"`,
+		`vigil.yml:5: virtual_servers[1].persistence_netmask: a dotted netmask is for IPv4 services: give an IPv6 prefix length such as 64, got 255.255.255.0`,
+		`vigil.yml:6: virtual_servers[2].persistence_netmask: must be a prefix length 1..128, got 129`,
+		`vigil.yml:7: virtual_servers[3].persistence_netmask: must be a netmask of 1..32 bits, got 33`,
+		`vigil.yml:8: virtual_servers[4].persistence_netmask: must be a netmask of 1..32 bits, got 0.0.0.0`,
+		`vigil.yml:9: virtual_servers[5].persistence_netmask: must be a dotted IPv4 netmask like "255.255.255.0" or a prefix length like 64, got "/24"`,
+	}},
+	{"vs_protocol", []string{
+		`vigil.yml:4: virtual_servers[0].protocol: must be tcp, udp or sctp, got "TCP"`,
+		`vigil.yml:5: virtual_servers[1].protocol: must be tcp, udp or sctp, got "icmp"`,
+	}},
+	{"vs_quorum", []string{
+		`vigil.yml:4: virtual_servers[0].quorum: must be >= 1, got 0`,
+		`vigil.yml:4: virtual_servers[0].hysteresis: must be >= 0, got -1`,
+		`vigil.yml:5: virtual_servers[1].quorum: must be an integer, got "many"`,
+	}},
+	{"vs_scheduler", []string{
+		`vigil.yml:4: virtual_servers[0].scheduler: must be one of rr, wrr, lc, wlc, lblc, lblcr, dh, sh, sed, nq, mh, fo, ovf, twos, got "roundrobin"`,
+	}},
+	{"vs_scheduler_flags", []string{
+		`vigil.yml:7: virtual_servers[0].scheduler_flags[0]: "sh-port" only applies to the sh scheduler, got scheduler "wrr"`,
+		`vigil.yml:7: virtual_servers[0].scheduler_flags[1]: "ops" (one-packet scheduling) only applies to udp and fwmark services, got protocol "tcp"`,
+		`vigil.yml:7: virtual_servers[0].scheduler_flags[2]: must be one of sh-fallback, sh-port, mh-fallback, mh-port or ops, got "flag-1"`,
+		`vigil.yml:7: virtual_servers[0].scheduler_flags[3]: "mh-port" only applies to the mh scheduler, got scheduler "wrr"`,
+		`vigil.yml:12: virtual_servers[1].scheduler_flags[1]: duplicate flag "sh-port"`,
+	}},
+	{"vs_sorry_server", []string{
+		`vigil.yml:4: virtual_servers[0].sorry_server: IPv6 address fd00::9 does not match the virtual server's family, ipv4`,
+		`vigil.yml:5: virtual_servers[1].sorry_server: dr forwarding cannot change the port: must be 81, the virtual server's, got 10.0.0.9:8081`,
+		`vigil.yml:6: virtual_servers[2].sorry_server: 10.0.0.9 has no port: only servers of fwmark and all-ports services may omit it`,
+		`vigil.yml:7: virtual_servers[3].sorry_server: must be a unicast address, got 255.255.255.255`,
+		`vigil.yml:8: virtual_servers[4].sorry_server: must be a unicast address, got 239.1.1.1`,
+	}},
+	{"vs_timing", []string{
+		`vigil.yml:4: virtual_servers[0].delay_loop: must be 100ms..24h0m0s, got 0s`,
+		`vigil.yml:4: virtual_servers[0].drain_grace: must be 0s..24h0m0s, got -1s`,
+		`vigil.yml:5: virtual_servers[1].delay_loop: must be 100ms..24h0m0s, got 50ms`,
+		`vigil.yml:5: virtual_servers[1].drain_grace: must be 0s..24h0m0s, got 48h0m0s`,
+		`vigil.yml:6: virtual_servers[2].delay_loop: must be 100ms..24h0m0s, got 25h0m0s`,
+	}},
+	{"vs_wrong_kinds", []string{
+		`vigil.yml:6: virtual_servers[0].real_servers: must be a list, got a mapping`,
+		`vigil.yml:11: virtual_servers[1].real_servers[0].checks: must be a list, got a mapping`,
+		`vigil.yml:14: virtual_servers[2].scheduler_flags: must be a list, got "sh-port"`,
+		`vigil.yml:18: virtual_servers[2].real_servers[0].checks[0].http: must be a mapping, got "GET /"`,
+		`vigil.yml:19: virtual_servers[2].real_servers[0].checks[1].connect_port: must be an integer 0..65535, got "http"`,
+	}},
+}
 
 func TestBadConfigs(t *testing.T) {
 	withHostname(t, "testhost", nil)

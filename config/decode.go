@@ -17,9 +17,12 @@ import (
 const maxNodes = 1 << 18
 
 var (
-	durationType = reflect.TypeFor[time.Duration]()
-	addrType     = reflect.TypeFor[netip.Addr]()
-	vipType      = reflect.TypeFor[VIP]()
+	durationType    = reflect.TypeFor[time.Duration]()
+	addrType        = reflect.TypeFor[netip.Addr]()
+	addrPortType    = reflect.TypeFor[netip.AddrPort]()
+	vipType         = reflect.TypeFor[VIP]()
+	netmaskType     = reflect.TypeFor[Netmask]()
+	statusRangeType = reflect.TypeFor[StatusRange]()
 )
 
 // posError is one problem found in a configuration file.
@@ -57,6 +60,10 @@ type decoder struct {
 	bad   map[string]bool // key paths whose value could not be decoded
 	errs  []*posError
 
+	// dottedMasks maps the path of every Netmask written as a dotted IPv4
+	// mask to its text: validation rejects that form for IPv6 services.
+	dottedMasks map[string]string
+
 	nodes    int  // values decoded so far, at most maxNodes
 	tooLarge bool // maxNodes was reached; decoding stopped
 }
@@ -67,6 +74,8 @@ func newDecoder(file string) *decoder {
 		lines: make(map[string]int),
 		set:   make(map[string]bool),
 		bad:   make(map[string]bool),
+
+		dottedMasks: make(map[string]string),
 	}
 }
 
@@ -196,6 +205,43 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) {
 		}
 		v.Set(reflect.ValueOf(vip))
 		return
+	case addrPortType:
+		if n.Kind != yaml.ScalarNode {
+			d.typeError(n, path, `an address with a port, "<addr>:<port>" or "[<ipv6>]:<port>"`)
+			return
+		}
+		ap, err := parseAddrPort(n.Value)
+		if err != nil {
+			d.bad[path] = true
+			d.errorAt(n.Line, path, "%v", err)
+			return
+		}
+		v.Set(reflect.ValueOf(ap))
+		return
+	case netmaskType:
+		bits, dotted, ok := scalarNetmask(n)
+		if !ok {
+			d.typeError(n, path, `a dotted IPv4 netmask like "255.255.255.0" or a prefix length like 64`)
+			return
+		}
+		if dotted {
+			d.dottedMasks[path] = n.Value
+		}
+		v.SetInt(int64(bits))
+		return
+	case statusRangeType:
+		if n.Kind != yaml.ScalarNode {
+			d.typeError(n, path, `a status code like 200 or a range like "200-299"`)
+			return
+		}
+		r, err := parseStatusRange(n.Value)
+		if err != nil {
+			d.bad[path] = true
+			d.errorAt(n.Line, path, "%v", err)
+			return
+		}
+		v.Set(reflect.ValueOf(r))
+		return
 	}
 
 	switch v.Kind() {
@@ -203,6 +249,8 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) {
 		d.decodeStruct(n, v, path)
 	case reflect.Slice:
 		d.decodeSlice(n, v, path)
+	case reflect.Map:
+		d.decodeMap(n, v, path)
 	case reflect.Pointer:
 		p := reflect.New(v.Type().Elem())
 		d.decodeValue(n, p.Elem(), path)
@@ -220,6 +268,13 @@ func (d *decoder) decodeValue(n *yaml.Node, v reflect.Value, path string) {
 			return
 		}
 		v.SetInt(int64(i))
+	case reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		var u uint64
+		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!int" || n.Decode(&u) != nil || v.OverflowUint(u) {
+			d.typeError(n, path, fmt.Sprintf("an integer 0..%d", uint64(1)<<v.Type().Bits()-1))
+			return
+		}
+		v.SetUint(u)
 	case reflect.Bool:
 		var b bool
 		if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" || n.Decode(&b) != nil {
@@ -256,6 +311,38 @@ func scalarDuration(n *yaml.Node) (time.Duration, bool) {
 		return dur, err == nil
 	}
 	return 0, false
+}
+
+// scalarNetmask accepts a prefix length (24, 64) or a dotted IPv4 netmask
+// ("255.255.255.0"), which must be contiguous; dotted reports the latter.
+// The length's range depends on the address family and is validated later.
+func scalarNetmask(n *yaml.Node) (bits int, dotted, ok bool) {
+	if n.Kind != yaml.ScalarNode {
+		return 0, false, false
+	}
+	switch n.ShortTag() {
+	case "!!int":
+		if err := n.Decode(&bits); err != nil {
+			return 0, false, false
+		}
+		return bits, false, true
+	case "!!str":
+		a, err := netip.ParseAddr(n.Value)
+		if err != nil || !a.Is4() {
+			return 0, false, false
+		}
+		b := a.As4()
+		m := uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
+		ones := 0
+		for ones < 32 && m&(1<<(31-ones)) != 0 {
+			ones++
+		}
+		if ones < 32 && m<<ones != 0 {
+			return 0, false, false // not contiguous, such as 255.0.255.0
+		}
+		return ones, true, true
+	}
+	return 0, false, false
 }
 
 // yamlKeys returns the yaml keys of struct type t, mapped to field indexes.
@@ -309,6 +396,48 @@ func (d *decoder) decodeStruct(n *yaml.Node, v reflect.Value, path string) {
 		d.lines[fp] = k.Line
 		d.decode(val, v.Field(fi), fp)
 	}
+}
+
+// decodeMap decodes a mapping with string keys, such as HTTP headers. Keys
+// are case-sensitive here; a map's own validation may fold them.
+func (d *decoder) decodeMap(n *yaml.Node, v reflect.Value, path string) {
+	if n.Kind != yaml.MappingNode {
+		d.typeError(n, path, "a mapping")
+		return
+	}
+	m := reflect.MakeMapWithSize(v.Type(), len(n.Content)/2)
+	seen := make(map[string]int)
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, val := n.Content[i], n.Content[i+1]
+		if k.Kind == yaml.AliasNode && k.Alias != nil {
+			k = k.Alias
+		}
+		switch {
+		case k.Kind != yaml.ScalarNode:
+			d.errorAt(k.Line, path, "keys must be strings, got %s", describe(k))
+			continue
+		case k.ShortTag() == "!!merge":
+			d.errorAt(k.Line, path, `merge keys ("<<") are not supported: write the keys out`)
+			continue
+		}
+		key := k.Value
+		if first, dup := seen[key]; dup {
+			d.errorAt(k.Line, path, "duplicate key %q, first at line %d", key, first)
+			continue
+		}
+		seen[key] = k.Line
+		fp := joinPath(path, key)
+		d.lines[fp] = k.Line
+		if isNull(val) {
+			d.bad[fp] = true
+			d.errorAt(k.Line, fp, `must not be empty: give a value ("" for an empty one)`)
+			continue
+		}
+		e := reflect.New(v.Type().Elem()).Elem()
+		d.decode(val, e, fp)
+		m.SetMapIndex(reflect.ValueOf(key).Convert(v.Type().Key()), e)
+	}
+	v.Set(m)
 }
 
 func (d *decoder) decodeSlice(n *yaml.Node, v reflect.Value, path string) {

@@ -11,7 +11,8 @@ import (
 
 // FuzzParse feeds arbitrary bytes to Parse. It must never panic, must give
 // the same answer twice, must format every error line as "<file>:...", and
-// a configuration it accepts must be fully defaulted.
+// a configuration it accepts must be fully defaulted. The seeds are every
+// file in testdata (good and bad) and the example.
 func FuzzParse(f *testing.F) {
 	seeds, err := filepath.Glob("testdata/*/*.yml")
 	if err != nil {
@@ -48,8 +49,11 @@ func FuzzParse(f *testing.F) {
 		if diff := cmp.Diff(c1, c2, cmpOpts); diff != "" {
 			t.Fatalf("Parse is not deterministic (-first +second):\n%s", diff)
 		}
-		if c1.Hash != sha256Hex(data) || c1.Global.RouterID == "" || len(c1.VRRPInstances) == 0 {
-			t.Fatalf("accepted config lacks hash, router_id or instances: %+v", c1)
+		if c1.Hash != sha256Hex(data) || c1.Global.RouterID == "" || c1.Global.StateDir == "" || len(c1.VRRPInstances) == 0 {
+			t.Fatalf("accepted config lacks hash, router_id, state_dir or instances: %+v", c1)
+		}
+		for _, vs := range c1.VirtualServers {
+			checkVirtualServerResolved(t, vs)
 		}
 		for _, in := range c1.VRRPInstances {
 			if in.Preempt == nil || len(in.VirtualIPAddresses) == 0 {
@@ -70,4 +74,44 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+// checkVirtualServerResolved fails unless vs is fully defaulted and
+// consistent with what validation promises.
+func checkVirtualServerResolved(t *testing.T, vs VirtualServer) {
+	t.Helper()
+	if vs.Address.IsValid() == (vs.Fwmark != 0) {
+		t.Fatalf("virtual server %q: want exactly one of address and fwmark: %+v", vs.Name, vs)
+	}
+	if vs.Family != "ipv4" && vs.Family != "ipv6" || vs.Scheduler == "" || vs.Forwarding == "" ||
+		vs.Quorum < 1 || vs.DelayLoop <= 0 || (vs.Protocol == "") != (vs.Fwmark != 0) {
+		t.Fatalf("virtual server %q not defaulted: %+v", vs.Name, vs)
+	}
+	if vs.Address.IsValid() && addrFamily(vs.Address.Addr()) != vs.Family {
+		t.Fatalf("virtual server %q: family %s for address %s", vs.Name, vs.Family, vs.Address)
+	}
+	if vs.SorryServer.IsValid() != (vs.SorryServerForwarding != "") {
+		t.Fatalf("virtual server %q: sorry server %s with forwarding %q", vs.Name, vs.SorryServer, vs.SorryServerForwarding)
+	}
+	for _, rs := range vs.RealServers {
+		if addrFamily(rs.Address.Addr()) != vs.Family || rs.Forwarding == "" || rs.LowerThreshold > rs.UpperThreshold {
+			t.Fatalf("virtual server %q: real server not resolved or inconsistent: %+v", vs.Name, rs)
+		}
+		for _, ch := range rs.Checks {
+			if ch.ConnectTimeout <= 0 || ch.DelayLoop <= 0 || ch.Rise < 1 || ch.Fall < 1 {
+				t.Fatalf("virtual server %q: check not defaulted: %+v", vs.Name, ch)
+			}
+			if ch.Type != "exec" && rs.Address.Port() == 0 && ch.ConnectPort == 0 {
+				t.Fatalf("virtual server %q: %s check of %s has no port", vs.Name, ch.Type, rs.Address)
+			}
+			if h := ch.HTTP; h != nil {
+				if h.Method == "" || h.Path == "" || len(h.ExpectStatus) == 0 || (h.BodyPattern != "") != (h.bodyRegexp != nil) {
+					t.Fatalf("virtual server %q: http check not resolved: %+v", vs.Name, h)
+				}
+			}
+			if n := ch.DNS; n != nil && n.ExpectedRcode() < 0 {
+				t.Fatalf("virtual server %q: dns check with unknown rcode %q", vs.Name, n.ExpectRcode)
+			}
+		}
+	}
 }

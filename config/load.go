@@ -145,3 +145,13 @@ func (c *Config) Script(name string) (*VRRPScript, bool) {
 	}
 	return nil, false
 }
+
+// VirtualServer returns the virtual server called name.
+func (c *Config) VirtualServer(name string) (*VirtualServer, bool) {
+	for i := range c.VirtualServers {
+		if c.VirtualServers[i].Name == name {
+			return &c.VirtualServers[i], true
+		}
+	}
+	return nil, false
+}

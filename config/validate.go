@@ -30,6 +30,7 @@ func (d *decoder) validate(c *Config) {
 	d.validateScripts(c.VRRPScripts)
 	d.validateInstances(c)
 	d.validateSyncGroups(c)
+	d.validateVirtualServers(c)
 }
 
 func (d *decoder) validateGlobal(g *Global) {
@@ -38,6 +39,9 @@ func (d *decoder) validateGlobal(g *Global) {
 	}
 	if g.NotifyTimeout <= 0 {
 		d.invalid("global.notify_timeout", "must be > 0, got %s", g.NotifyTimeout)
+	}
+	if !filepath.IsAbs(g.StateDir) {
+		d.invalid("global.state_dir", "must be an absolute path, got %q", g.StateDir)
 	}
 }
 
