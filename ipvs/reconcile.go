@@ -40,6 +40,8 @@ type Options struct {
 type Reconciler struct {
 	kernel Kernel
 	grace  time.Duration
+	// graceBy overrides grace per service (SetDrainGrace).
+	graceBy map[ServiceKey]time.Duration
 	log    *slog.Logger
 	now    func() time.Time
 	own    *ownership
@@ -304,12 +306,32 @@ func (r *Reconciler) cancelDrain(p *plan, k drainKey) {
 	}
 }
 
+// SetDrainGrace sets the drain grace of individual services (a virtual
+// server's drain_grace), overriding Options.DrainGrace for them. Services
+// set earlier keep their grace, so one removed from the configuration
+// drains with the grace it was configured with.
+func (r *Reconciler) SetDrainGrace(by map[ServiceKey]time.Duration) {
+	if r.graceBy == nil {
+		r.graceBy = map[ServiceKey]time.Duration{}
+	}
+	for k, d := range by {
+		r.graceBy[k] = max(d, 0)
+	}
+}
+
+func (r *Reconciler) graceFor(k ServiceKey) time.Duration {
+	if d, ok := r.graceBy[k]; ok {
+		return d
+	}
+	return r.grace
+}
+
 // startDrain returns the drain's deadline, recording a new one if needed.
 func (r *Reconciler) startDrain(p *plan, k drainKey, now time.Time) time.Time {
 	if t, ok := r.own.drains[k]; ok {
 		return t
 	}
-	t := now.Add(r.grace)
+	t := now.Add(r.graceFor(k.svc))
 	r.own.drains[k] = t
 	p.dirty = true
 	if k.dest.IsValid() {
@@ -399,7 +421,7 @@ func (r *Reconciler) planWanted(p *plan, w Service, have map[ServiceKey]Service,
 		case withdrawn[k.Address]:
 			p.ops = append(p.ops, op{kind: opRemoveDest, svc: Service{Key: key}, dest: k, drift: drift, why: "withdrawn"})
 			continue
-		case r.grace == 0:
+		case r.graceFor(key) == 0:
 			p.ops = append(p.ops, op{kind: opRemoveDest, svc: Service{Key: key}, dest: k, drift: drift, why: "not wanted"})
 			continue
 		case !now.Before(r.startDrain(p, dk, now)):
@@ -443,7 +465,7 @@ func (r *Reconciler) planUnwanted(p *plan, key ServiceKey, have map[ServiceKey]S
 			p.dirty = true
 		}
 	}
-	if r.grace == 0 || !now.Before(r.startDrain(p, drainKey{svc: key}, now)) {
+	if r.graceFor(key) == 0 || !now.Before(r.startDrain(p, drainKey{svc: key}, now)) {
 		p.ops = append(p.ops, op{kind: opRemoveService, svc: Service{Key: key}, why: "not wanted"})
 		return
 	}

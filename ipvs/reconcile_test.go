@@ -235,3 +235,26 @@ func BenchmarkReconcile1000x10(b *testing.B) {
 		}
 	})
 }
+
+// A per-service drain grace overrides the default one.
+func TestSetDrainGracePerService(t *testing.T) {
+	k := ipvstest.New()
+	now := time.Unix(1000, 0)
+	r, err := ipvs.NewReconciler(ipvs.Options{Kernel: k, DrainGrace: time.Hour, Now: func() time.Time { return now }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc := ipvs.Service{Key: ipvs.ServiceKey{Family: ipvs.IPv4, Protocol: ipvs.TCP, Address: netip.MustParseAddrPort("10.0.0.1:80")}, Scheduler: "rr",
+		Destinations: []ipvs.Destination{{Address: netip.MustParseAddrPort("10.0.0.2:80"), Weight: 1, Forwarding: ipvs.ForwardNAT}, {Address: netip.MustParseAddrPort("10.0.0.3:80"), Weight: 1, Forwarding: ipvs.ForwardNAT}}}
+	r.SetDrainGrace(map[ipvs.ServiceKey]time.Duration{svc.Key: 10 * time.Second})
+	if _, err := r.Reconcile(context.Background(), []ipvs.Service{svc}); err != nil {
+		t.Fatal(err)
+	}
+	svc.Destinations = svc.Destinations[:1]
+	if _, err := r.Reconcile(context.Background(), []ipvs.Service{svc}); err != nil {
+		t.Fatal(err)
+	}
+	if d, ok := r.NextDeadline(); !ok || !d.Equal(now.Add(10*time.Second)) {
+		t.Fatalf("drain deadline %v %v, want %v", d, ok, now.Add(10*time.Second))
+	}
+}
