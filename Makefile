@@ -10,7 +10,7 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
              -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: all build test deps unit fuzz vet demo bench-failover clean
+.PHONY: all build test deps unit fuzz vet demo bench-failover clean test-vm test-vm-selftest
 
 all: build
 
@@ -21,10 +21,21 @@ build:
 ## integration and keepalived interop tests, short fuzz runs.
 test: deps vet
 	$(GO) test -count=1 -timeout 30m ./...
+	$(MAKE) test-vm
 	$(MAKE) fuzz
 
 deps:
-	bash scripts/install-deps.sh base
+	bash scripts/install-deps.sh all
+	bash scripts/install-mariadb.sh
+
+## test-vm: IPVS tests on a real IPVS kernel (Debian's cloud kernel under
+## qemu TCG; see docs/vm.md).
+test-vm:
+	bash scripts/vm/prepare.sh
+	CGO_ENABLED=0 $(GO) test -count=1 -tags vm -exec "$(CURDIR)/scripts/vm/exec.sh" ./internal/vmtest/ ./ipvs/...
+
+test-vm-selftest:
+	bash scripts/vm/selftest.sh
 
 vet:
 	$(GO) vet ./...

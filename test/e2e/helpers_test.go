@@ -51,18 +51,22 @@ type vigilProc struct {
 	*lab.Proc
 	host *lab.Host
 	cfg  string // path of its config file
+	dir  string // its state directory
 }
 
 // startVigil writes cfg to a file and runs vigil with it in h.
 func startVigil(t *testing.T, h *lab.Host, cfg string) *vigilProc {
 	t.Helper()
-	path := filepath.Join(t.TempDir(), h.Name()+".yml")
+	dir := t.TempDir()
+	path := filepath.Join(dir, h.Name()+".yml")
+	// Every vigil keeps its IPVS ownership state in its own directory.
+	cfg = strings.Replace(cfg, "global: { ", "global: { state_dir: "+dir+", ", 1)
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	p := h.Start(vigilBin, "run", "--config.file="+path,
 		fmt.Sprintf("--web.listen-address=127.0.0.1:%d", metricsPort), "--log.level=debug")
-	v := &vigilProc{Proc: p, host: h, cfg: path}
+	v := &vigilProc{Proc: p, host: h, cfg: path, dir: dir}
 	lab.WaitFor(t, 5*time.Second, func() bool {
 		_, err := scrape(h)
 		return err == nil
@@ -73,6 +77,7 @@ func startVigil(t *testing.T, h *lab.Host, cfg string) *vigilProc {
 // rewrite replaces the config file of a running vigil.
 func (v *vigilProc) rewrite(t *testing.T, cfg string) {
 	t.Helper()
+	cfg = strings.Replace(cfg, "global: { ", "global: { state_dir: "+v.dir+", ", 1)
 	if err := os.WriteFile(v.cfg, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
