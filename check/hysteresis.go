@@ -1,5 +1,3 @@
-// Package check runs health checks: probes bounded by a context deadline,
-// and rise/fall hysteresis that reports transitions only.
 package check
 
 // Hysteresis turns a stream of probe results into a stable up/down status:
