@@ -1,8 +1,10 @@
 // Package collector holds vigil's Prometheus collectors, one file per area
-// (vrrp.go, config.go, build.go). In the style of node_exporter, each
-// collector builds its descriptors once and, on every scrape, reads a
-// snapshot function supplied by the package that owns the state; Collect
-// never does network or disk I/O.
+// (vrrp.go; lb.go for IPVS and health checks; lateness.go; config.go;
+// build.go). In the style of node_exporter, each collector builds its
+// descriptors once and, on every scrape, reads a snapshot function
+// supplied by the package that owns the state; Collect never does network
+// or disk I/O. The one exception to snapshots is CheckLateness, a
+// histogram the check scheduler feeds directly.
 //
 // docs/metrics.md documents every metric; DocumentedMetrics parses it and
 // CompareDocs reports where it and an exposition disagree, so tests (and an

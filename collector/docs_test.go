@@ -17,13 +17,15 @@ import (
 
 // documentedCollectors returns one collector per area, fed with state that
 // makes every metric of the area appear. docs/metrics.md must document
-// exactly what they expose: a new area (IPVS, checks, actuator) adds its
+// exactly what they expose: a new area (e.g. the actuator) adds its
 // collector here and its table there.
 func documentedCollectors() []prometheus.Collector {
 	return []prometheus.Collector{
 		NewVRRP(func() vrrp.NodeSnapshot { return testSnapshot() }),
 		NewConfig(testReloadState),
 		NewBuildInfo(),
+		NewLB(func() LBSnapshot { return testLBSnapshot() }),
+		testCheckLateness(),
 	}
 }
 

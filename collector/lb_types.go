@@ -22,6 +22,9 @@ type LBSnapshot struct {
 type VirtualServerState struct {
 	Name string
 	Key  ipvs.ServiceKey
+	// Scheduler is the configured IPVS scheduler (ipvs.VirtualServer's);
+	// "" means ipvs.DefaultScheduler.
+	Scheduler string
 	// InKernel reports whether the service is in the kernel table.
 	InKernel bool
 	Status   ipvs.VSStatus
@@ -39,9 +42,11 @@ type RealServerState struct {
 	// KernelWeight and Stats are valid only then.
 	InKernel     bool
 	KernelWeight int
-	Up           bool
-	Drained      bool // an operator override holds it at weight 0
-	Stats        ipvs.DestinationStats
+	// Up reports whether it passes all of its checks; a server without
+	// checks (the sorry server) is up, as in ipvs.Desired.
+	Up      bool
+	Drained bool // an operator override holds it at weight 0
+	Stats   ipvs.DestinationStats
 	// CheckIDs name its checks in LBSnapshot.Checks.
 	CheckIDs []string
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/vigil-lb/vigil/check"
 	"github.com/vigil-lb/vigil/collector"
 	"github.com/vigil-lb/vigil/config"
+	"github.com/vigil-lb/vigil/ipvs"
 	"github.com/vigil-lb/vigil/vrrp"
 )
 
@@ -37,6 +38,8 @@ type Options struct {
 	Reload <-chan struct{}
 	// Platform is the kernel access; nil means vrrp.LinuxPlatform().
 	Platform *vrrp.Platform
+	// IPVS is the kernel's IPVS table; nil means ipvs.NewNetlinkKernel().
+	IPVS ipvs.Kernel
 	// Ready, if set, is called once the node is running and the listener
 	// is up.
 	Ready func()
@@ -63,8 +66,10 @@ type daemon struct {
 	logger   *slog.Logger
 	platform vrrp.Platform
 
-	current atomic.Pointer[generation]
-	reload  atomic.Pointer[collector.ReloadState]
+	current  atomic.Pointer[generation]
+	reload   atomic.Pointer[collector.ReloadState]
+	lb       *lb
+	lateness *collector.CheckLateness
 }
 
 // Run loads opts.ConfigFile and runs until ctx is cancelled. A bad initial
@@ -83,6 +88,25 @@ func Run(ctx context.Context, opts Options) error {
 	}
 	cfg, err := config.Load(opts.ConfigFile)
 	if err != nil {
+		return err
+	}
+	lbCfg, err := translateLB(cfg, d.logger)
+	if err != nil {
+		return err
+	}
+	kernel := opts.IPVS
+	if kernel == nil {
+		kernel = ipvs.NewNetlinkKernel()
+	}
+	d.lateness = collector.NewCheckLateness()
+	if d.lb, err = newLB(kernel, cfg.Global.StateDir, d.lateness.Observe, d.logger); err != nil {
+		return err
+	}
+	lbCtx, stopLB := context.WithCancel(context.Background())
+	lbDone := make(chan struct{})
+	go func() { defer close(lbDone); d.lb.run(lbCtx) }()
+	defer func() { stopLB(); <-lbDone }()
+	if err := d.lb.apply(ctx, lbCfg, drainGraces(cfg)); err != nil {
 		return err
 	}
 	gen, err := d.start(cfg)
@@ -161,9 +185,18 @@ func (d *daemon) doReload() error {
 	if err != nil {
 		return fail(err)
 	}
+	lbCfg, err := translateLB(cfg, d.logger)
+	if err != nil {
+		return fail(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := old.node.Reload(ctx, nodeCfg); err != nil {
+		return fail(err)
+	}
+	if err := d.lb.apply(ctx, lbCfg, drainGraces(cfg)); err != nil {
+		// The checks were invalid; nothing of the load balancer changed,
+		// but the VRRP part is already applied.
 		return fail(err)
 	}
 	if !reflect.DeepEqual(old.cfg.VRRPScripts, cfg.VRRPScripts) {
@@ -279,6 +312,8 @@ func (d *daemon) handler() http.Handler {
 		collector.NewBuildInfo(),
 		collector.NewVRRP(d.snapshot),
 		collector.NewConfig(func() collector.ReloadState { return *d.reload.Load() }),
+		collector.NewLB(d.lb.snapshot),
+		d.lateness,
 	)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.logger.Handler(), slog.LevelError)}))
@@ -292,4 +327,15 @@ func (d *daemon) handler() http.Handler {
 		fmt.Fprintln(w, `<html><head><title>vigil</title></head><body><h1>vigil</h1><p><a href="/metrics">Metrics</a></p></body></html>`)
 	})
 	return mux
+}
+
+// drainGraces maps each virtual server's service to its drain_grace.
+func drainGraces(cfg *config.Config) map[ipvs.ServiceKey]time.Duration {
+	m := map[ipvs.ServiceKey]time.Duration{}
+	for _, vs := range cfg.VirtualServers {
+		if k, err := serviceKey(vs); err == nil {
+			m[k] = vs.DrainGrace
+		}
+	}
+	return m
 }

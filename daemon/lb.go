@@ -1,0 +1,239 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/vigil-lb/vigil/check"
+	"github.com/vigil-lb/vigil/collector"
+	"github.com/vigil-lb/vigil/ipvs"
+)
+
+// resyncInterval is how often the load balancer reconciles even when
+// nothing changed: it repairs changes made behind vigil's back and
+// refreshes the kernel counters for metrics.
+const resyncInterval = 5 * time.Second
+
+// lb owns the IPVS side: one goroutine (run) owns the reconciler, the
+// configured virtual servers and the operator overrides; the check
+// scheduler runs the health checks and pokes it on every status change.
+type lb struct {
+	logger *slog.Logger
+	kernel ipvs.Kernel
+	rec    *ipvs.Reconciler
+	sched  *check.Scheduler
+
+	poke chan struct{} // coalesced "reconcile now"
+	cmds chan func()
+
+	snap atomic.Pointer[collector.LBSnapshot]
+
+	// Owned by run.
+	cfg       *lbConfig
+	overrides ipvs.Overrides
+	prev      []ipvs.VSStatus
+	stats     collector.ReconcileStats
+	ipvsUp    bool
+}
+
+func newLB(kernel ipvs.Kernel, stateDir string, lateness func(string, time.Duration), logger *slog.Logger) (*lb, error) {
+	logger = logger.With("component", "ipvs")
+	rec, err := ipvs.NewReconciler(ipvs.Options{Kernel: kernel, StateDir: stateDir, DrainGrace: 30 * time.Second, Logger: logger})
+	if err != nil {
+		return nil, err
+	}
+	l := &lb{
+		logger:    logger,
+		kernel:    kernel,
+		rec:       rec,
+		poke:      make(chan struct{}, 1),
+		cmds:      make(chan func()),
+		cfg:       &lbConfig{},
+		overrides: ipvs.Overrides{},
+		stats:     collector.ReconcileStats{Changes: map[string]uint64{}},
+	}
+	l.sched = &check.Scheduler{
+		Notify:           func(string, bool, check.Result) { l.trigger() },
+		LatenessObserver: lateness,
+		Logger:           logger.With("component", "check"),
+	}
+	l.snap.Store(&collector.LBSnapshot{})
+	return l, nil
+}
+
+func (l *lb) trigger() {
+	select {
+	case l.poke <- struct{}{}:
+	default:
+	}
+}
+
+// apply installs a new load-balancing configuration: checks first (their
+// validation is the only fallible step), then the virtual servers.
+func (l *lb) apply(ctx context.Context, cfg *lbConfig, grace map[ipvs.ServiceKey]time.Duration) error {
+	if err := l.sched.Set(cfg.checks); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	select {
+	case l.cmds <- func() {
+		l.cfg = cfg
+		l.rec.SetDrainGrace(grace)
+		close(done)
+	}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-done
+	l.trigger()
+	return nil
+}
+
+// run reconciles until ctx ends. The IPVS table is left as it is on exit:
+// a restart adopts it without changes.
+func (l *lb) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); l.sched.Run(ctx) }()
+	defer wg.Wait()
+
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-l.cmds:
+			f()
+			continue
+		case <-l.poke:
+		case <-timer.C:
+		}
+		l.reconcile(ctx)
+		next := resyncInterval
+		if d, ok := l.rec.NextDeadline(); ok {
+			next = min(next, max(time.Until(d), 10*time.Millisecond))
+		}
+		timer.Reset(next)
+	}
+}
+
+// health reports a real server up when all its checks are up (no checks:
+// up), with the dynamic weight of the first check that reports one.
+func (l *lb) health(checks map[string]check.Snapshot) ipvs.HealthFunc {
+	return func(vs, rs string) (bool, *int) {
+		var weight *int
+		for _, id := range l.cfg.checkIDs[ipvs.RealServerRef{VirtualServer: vs, RealServer: rs}] {
+			c, ok := checks[id]
+			if !ok || !c.Up {
+				return false, nil
+			}
+			if weight == nil && c.Weight != nil {
+				weight = c.Weight
+			}
+		}
+		return true, weight
+	}
+}
+
+func (l *lb) reconcile(ctx context.Context) {
+	checks := map[string]check.Snapshot{}
+	snaps := l.sched.Snapshot()
+	for _, c := range snaps {
+		checks[c.ID] = c
+	}
+	desired, status := ipvs.Desired(l.cfg.virtualServers, l.health(checks), l.overrides, l.prev)
+	l.prev = status
+
+	start := time.Now()
+	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	res, err := l.rec.Reconcile(cctx, desired)
+	cancel()
+	l.stats.Runs++
+	l.stats.LastDuration = time.Since(start)
+	for k, n := range res.ByKind() {
+		l.stats.Changes[k] += uint64(n)
+	}
+	l.stats.DriftRepaired += uint64(res.DriftRepaired)
+	switch {
+	case errors.Is(err, ipvs.ErrUnavailable):
+		l.ipvsUp = false // the reconciler logs this once
+	case err != nil:
+		l.ipvsUp = true
+		l.stats.Errors++
+		l.logger.Error("reconciling the IPVS table", "err", err)
+	default:
+		l.ipvsUp = true
+		l.stats.LastSuccess = time.Now()
+	}
+	var table []ipvs.Service
+	if l.ipvsUp {
+		if t, err := l.kernel.Services(ctx); err == nil {
+			table = t
+		}
+	}
+	l.publish(status, table, snaps)
+}
+
+// publish builds the metrics snapshot: configuration joined with the
+// kernel table.
+func (l *lb) publish(status []ipvs.VSStatus, table []ipvs.Service, checks []check.Snapshot) {
+	inKernel := map[ipvs.ServiceKey]ipvs.Service{}
+	for _, s := range table {
+		inKernel[s.Key] = s
+	}
+	s := &collector.LBSnapshot{IPVSUp: l.ipvsUp, Checks: checks, Reconcile: l.stats}
+	s.Reconcile.Changes = map[string]uint64{}
+	for k, v := range l.stats.Changes {
+		s.Reconcile.Changes[k] = v
+	}
+	checkUp := map[string]bool{}
+	for _, c := range checks {
+		checkUp[c.ID] = c.Up
+	}
+	for i, vs := range l.cfg.virtualServers {
+		ks, present := inKernel[vs.Key]
+		st := collector.VirtualServerState{Name: vs.Name, Key: vs.Key, Scheduler: vs.Scheduler, InKernel: present, Stats: ks.Stats}
+		if i < len(status) {
+			st.Status = status[i]
+		}
+		dests := map[string]ipvs.Destination{}
+		for _, d := range ks.Destinations {
+			dests[d.Address.String()] = d
+		}
+		for _, rs := range vs.RealServers {
+			ref := ipvs.RealServerRef{VirtualServer: vs.Name, RealServer: rs.ID()}
+			r := collector.RealServerState{Address: rs.ID(), ConfiguredWeight: rs.Weight, Up: true,
+				CheckIDs: slices.Clone(l.cfg.checkIDs[ref]), Drained: l.overrides[ref].Drain}
+			for _, id := range r.CheckIDs {
+				r.Up = r.Up && checkUp[id]
+			}
+			if d, ok := dests[rs.ID()]; ok {
+				r.InKernel, r.KernelWeight, r.Stats = true, d.Weight, d.Stats
+			}
+			st.RealServers = append(st.RealServers, r)
+		}
+		if vs.SorryServer != nil {
+			id := vs.SorryServer.Address.String()
+			r := collector.RealServerState{Address: id, Sorry: true, ConfiguredWeight: 1, Up: true}
+			if d, ok := dests[id]; ok {
+				r.InKernel, r.KernelWeight, r.Stats = true, d.Weight, d.Stats
+			}
+			st.RealServers = append(st.RealServers, r)
+		}
+		s.VirtualServers = append(s.VirtualServers, st)
+	}
+	l.snap.Store(s)
+}
+
+// snapshot returns the last published state; it never does I/O.
+func (l *lb) snapshot() collector.LBSnapshot {
+	s := *l.snap.Load()
+	s.Checks = l.sched.Snapshot()
+	return s
+}
