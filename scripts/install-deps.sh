@@ -140,7 +140,10 @@ ensure() {
 
 check_keepalived_version() {
 	local out version
-	out=$(PATH="$PATH:/usr/sbin:/sbin" keepalived --version 2>&1 | head -n 1)
+	# No "| head": keepalived would get SIGPIPE, and pipefail would fail
+	# the whole install.
+	out=$(PATH="$PATH:/usr/sbin:/sbin" keepalived --version 2>&1 || true)
+	out=${out%%$'\n'*}
 	version=$(sed -n 's/^Keepalived v\([0-9][0-9.]*\).*/\1/p' <<<"$out")
 	if [[ $version != "$expected_keepalived" ]]; then
 		warn "******************************************************************"

@@ -326,7 +326,7 @@ main() {
 	# If exec.sh is killed outright (go test's own timeout can do that),
 	# the parent-death signal still stops the VM.
 	local -a guard=()
-	if setpriv --help 2>/dev/null | grep -q -- --pdeathsig; then
+	if setpriv --help 2>/dev/null | grep -- --pdeathsig >/dev/null; then
 		guard=(setpriv --pdeathsig TERM)
 	fi
 	if [[ $vm_timeout != 0 ]]; then

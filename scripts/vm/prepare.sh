@@ -97,7 +97,7 @@ kernel_pkg() {
 		return
 	fi
 	apt-cache depends "$meta_pkg" 2>/dev/null |
-		sed -n 's/^ *Depends: \(linux-image-[^ <>]*\)$/\1/p' | head -n 1
+		sed -n '0,/^ *Depends: linux-image-/s/^ *Depends: \(linux-image-[^ <>]*\)$/\1/p'
 }
 
 # candidate_version prints the version apt-get download would fetch.
