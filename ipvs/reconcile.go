@@ -42,9 +42,9 @@ type Reconciler struct {
 	grace  time.Duration
 	// graceBy overrides grace per service (SetDrainGrace).
 	graceBy map[ServiceKey]time.Duration
-	log    *slog.Logger
-	now    func() time.Time
-	own    *ownership
+	log     *slog.Logger
+	now     func() time.Time
+	own     *ownership
 
 	// applied is what each owned service looked like in the kernel after
 	// the last pass that programmed it without error; a difference found

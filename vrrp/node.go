@@ -610,7 +610,6 @@ func (n *Node) startWatchers(ctx context.Context) {
 	}
 }
 
-
 // do runs f on the Run goroutine, or drops it when ctx ends first.
 func (n *Node) do(ctx context.Context, f func()) bool {
 	done := make(chan struct{})
