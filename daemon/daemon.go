@@ -6,6 +6,7 @@ package daemon
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -70,6 +71,8 @@ type daemon struct {
 	reload   atomic.Pointer[collector.ReloadState]
 	lb       *lb
 	lateness *collector.CheckLateness
+	// cfg is the configuration in force, for readers outside Run.
+	cfg atomic.Pointer[config.Config]
 }
 
 // Run loads opts.ConfigFile and runs until ctx is cancelled. A bad initial
@@ -114,6 +117,7 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	d.current.Store(gen)
+	d.cfg.Store(cfg)
 	d.reload.Store(&collector.ReloadState{Hash: cfg.Hash, Success: true, LastSuccess: time.Now()})
 	d.logger.Info("vigil started", "config", opts.ConfigFile, "instances", len(cfg.VRRPInstances), "router_id", cfg.Global.RouterID)
 
@@ -204,6 +208,7 @@ func (d *daemon) doReload() error {
 		d.startScripts(old, cfg.VRRPScripts)
 	}
 	old.cfg = cfg
+	d.cfg.Store(cfg)
 	d.reload.Store(&collector.ReloadState{Hash: cfg.Hash, Success: true, LastSuccess: time.Now()})
 	d.logger.Info("configuration reloaded", "hash", cfg.Hash)
 	return nil
@@ -317,6 +322,12 @@ func (d *daemon) handler() http.Handler {
 	)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.logger.Handler(), slog.LevelError)}))
+	mux.HandleFunc("GET /api/v1/status", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		enc.Encode(d.status())
+	})
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -338,4 +349,10 @@ func drainGraces(cfg *config.Config) map[ipvs.ServiceKey]time.Duration {
 		}
 	}
 	return m
+}
+
+// status gathers what `vigil status` shows.
+func (d *daemon) status() Status {
+	cfg := d.cfg.Load()
+	return buildStatus(cfg.Global.RouterID, cfg.Hash, d.snapshot(), d.lb.snapshot())
 }

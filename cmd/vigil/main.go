@@ -5,6 +5,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/signal"
@@ -38,6 +39,10 @@ func run(args []string) int {
 	checkCmd := app.Command("check-config", "Validate a configuration file and exit: 0 when valid, 1 with every problem listed.")
 	checkFile := checkCmd.Arg("file", "Configuration file to check.").Required().String()
 
+	statusCmd := app.Command("status", "Show a running vigil's VRRP instances, virtual and real servers, health, weights and overrides.")
+	statusAPI := addAPIFlags(statusCmd)
+	statusOut := statusCmd.Flag("output", "Output format: table or json.").Short('o').Default("table").Enum("table", "json")
+
 	cmd, err := app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vigil: %v (see vigil --help)\n", err)
@@ -54,6 +59,20 @@ func run(args []string) int {
 		}
 		fmt.Printf("%s: ok (%d vrrp instances, %d scripts, %d sync groups, sha256 %s)\n",
 			*checkFile, len(cfg.VRRPInstances), len(cfg.VRRPScripts), len(cfg.SyncGroups), cfg.Hash[:12])
+		return 0
+	case statusCmd.FullCommand():
+		var st daemon.Status
+		if err := statusAPI.do("GET", "/api/v1/status", nil, &st); err != nil {
+			fmt.Fprintln(os.Stderr, "vigil status:", err)
+			return 1
+		}
+		if *statusOut == "json" {
+			enc := json.NewEncoder(os.Stdout)
+			enc.SetIndent("", "  ")
+			enc.Encode(st)
+			return 0
+		}
+		st.WriteText(os.Stdout)
 		return 0
 	case runCmd.FullCommand():
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
