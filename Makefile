@@ -32,7 +32,7 @@ deps:
 ## qemu TCG; see docs/vm.md).
 test-vm:
 	bash scripts/vm/prepare.sh
-	CGO_ENABLED=0 $(GO) test -count=1 -tags vm -exec "$(CURDIR)/scripts/vm/exec.sh" ./internal/vmtest/ ./ipvs/...
+	CGO_ENABLED=0 $(GO) test -count=1 -tags vm -exec "$(CURDIR)/scripts/vm/exec.sh" ./internal/vmtest/ ./ipvs/... ./test/vmdata/
 
 test-vm-selftest:
 	bash scripts/vm/selftest.sh

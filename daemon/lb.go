@@ -39,10 +39,13 @@ type lb struct {
 	prev      []ipvs.VSStatus
 	stats     collector.ReconcileStats
 	ipvsUp    bool
+	// configured is set by the first apply: before it, a pass would see
+	// no virtual servers and drain every owned service.
+	configured bool
 }
 
-func newLB(kernel ipvs.Kernel, stateDir string, lateness func(string, time.Duration), logger *slog.Logger) (*lb, error) {
-	logger = logger.With("component", "ipvs")
+func newLB(kernel ipvs.Kernel, stateDir string, lateness func(string, time.Duration), base *slog.Logger) (*lb, error) {
+	logger := base.With("component", "ipvs")
 	rec, err := ipvs.NewReconciler(ipvs.Options{Kernel: kernel, StateDir: stateDir, DrainGrace: 30 * time.Second, Logger: logger})
 	if err != nil {
 		return nil, err
@@ -60,7 +63,7 @@ func newLB(kernel ipvs.Kernel, stateDir string, lateness func(string, time.Durat
 	l.sched = &check.Scheduler{
 		Notify:           func(string, bool, check.Result) { l.trigger() },
 		LatenessObserver: lateness,
-		Logger:           logger.With("component", "check"),
+		Logger:           base.With("component", "check"),
 	}
 	l.snap.Store(&collector.LBSnapshot{})
 	return l, nil
@@ -73,23 +76,29 @@ func (l *lb) trigger() {
 	}
 }
 
-// apply installs a new load-balancing configuration: checks first (their
-// validation is the only fallible step), then the virtual servers.
+// apply installs a new load-balancing configuration. It runs on the
+// reconcile goroutine, so no pass ever sees the new checks with the old
+// virtual servers or the reverse; the checks' validation is the only
+// fallible step and on error nothing changes.
 func (l *lb) apply(ctx context.Context, cfg *lbConfig, grace map[ipvs.ServiceKey]time.Duration) error {
-	if err := l.sched.Set(cfg.checks); err != nil {
-		return err
-	}
-	done := make(chan struct{})
+	errc := make(chan error, 1)
 	select {
 	case l.cmds <- func() {
+		if err := l.sched.Set(cfg.checks); err != nil {
+			errc <- err
+			return
+		}
 		l.cfg = cfg
 		l.rec.SetDrainGrace(grace)
-		close(done)
+		l.configured = true
+		errc <- nil
 	}:
 	case <-ctx.Done():
 		return ctx.Err()
 	}
-	<-done
+	if err := <-errc; err != nil {
+		return err
+	}
 	l.trigger()
 	return nil
 }
@@ -102,7 +111,7 @@ func (l *lb) run(ctx context.Context) {
 	go func() { defer wg.Done(); l.sched.Run(ctx) }()
 	defer wg.Wait()
 
-	timer := time.NewTimer(0)
+	timer := time.NewTimer(resyncInterval)
 	defer timer.Stop()
 	for {
 		select {
@@ -113,6 +122,10 @@ func (l *lb) run(ctx context.Context) {
 			continue
 		case <-l.poke:
 		case <-timer.C:
+		}
+		if !l.configured {
+			timer.Reset(resyncInterval)
+			continue
 		}
 		l.reconcile(ctx)
 		next := resyncInterval
