@@ -10,7 +10,7 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
              -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: all build test deps unit fuzz vet demo bench-failover clean test-vm test-vm-selftest
+.PHONY: all build test deps unit fuzz vet demo bench-failover clean test-vm test-vm-selftest alerts-test mixin
 
 all: build
 
@@ -22,6 +22,7 @@ build:
 test: deps vet
 	$(GO) test -count=1 -timeout 30m ./...
 	$(MAKE) test-vm
+	$(MAKE) alerts-test
 	$(MAKE) fuzz
 
 deps:
@@ -33,6 +34,17 @@ deps:
 test-vm:
 	bash scripts/vm/prepare.sh
 	CGO_ENABLED=0 $(GO) test -count=1 -tags vm -exec "$(CURDIR)/scripts/vm/exec.sh" ./internal/vmtest/ ./ipvs/... ./test/vmdata/
+
+## alerts-test: generated rules/dashboards up to date, dashboard lint, PromQL
+## vs docs/metrics.md, promtool check/test rules.
+alerts-test:
+	cd tools && $(GO) test -count=1 ./...
+	promtool check rules alerts/vigil.rules.yml
+	promtool test rules alerts/tests/*.yml
+
+## mixin: regenerate alerts/vigil.rules.yml and dashboards/*.json
+mixin:
+	cd tools && $(GO) run ./cmd/vigil-mixin -job-selector 'job="vigil"'
 
 test-vm-selftest:
 	bash scripts/vm/selftest.sh
@@ -48,6 +60,7 @@ fuzz:
 	$(GO) test ./vrrp -run '^$$' -fuzz '^FuzzParseAdvert$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./vrrp -run '^$$' -fuzz '^FuzzParseIPv4Header$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./actuator -run '^$$' -fuzz '^FuzzDecodeWebhook$$' -fuzztime $(FUZZTIME)
 
 ## demo: two directors in network namespaces sharing a VIP; Ctrl-C cleans up.
 demo: deps

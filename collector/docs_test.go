@@ -50,6 +50,13 @@ func TestDocsMatchExposition(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The actuator's metrics come from package actuator; the live test in
+	// test/e2e holds them to the documentation.
+	for name := range docs {
+		if strings.HasPrefix(name, "vigil_actuator_") {
+			delete(docs, name)
+		}
+	}
 	if problems := CompareDocs(docs, families); len(problems) > 0 {
 		var b strings.Builder
 		for _, p := range problems {

@@ -28,6 +28,7 @@
 package config
 
 import (
+	"github.com/vigil-lb/vigil/actuator"
 	"net/netip"
 	"regexp"
 	"time"
@@ -41,6 +42,9 @@ type Config struct {
 	SyncGroups    []SyncGroup    `yaml:"sync_groups"`
 	// VirtualServers are the IPVS services vigil programs and health checks.
 	VirtualServers []VirtualServer `yaml:"virtual_servers"`
+	// Actuator maps Alertmanager alerts to actions (drain, weight,
+	// failover, ...) and guards them; see package actuator.
+	Actuator actuator.Config `yaml:"actuator"`
 
 	// Hash is the SHA-256 of the file's bytes (hex); set by Load/Parse.
 	Hash string `yaml:"-"`

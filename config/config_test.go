@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"github.com/vigil-lb/vigil/actuator"
 	"io/fs"
 	"net/netip"
 	"os"
@@ -98,6 +99,7 @@ func TestParseFull(t *testing.T) {
 			GARPMasterRepeat: 5,
 		}},
 		SyncGroups: []SyncGroup{{Name: "VG1", Instances: []string{"VI_1"}}},
+		Actuator:   actuator.DefaultConfig(),
 		Hash:       sha256Hex(data),
 	}
 	if diff := cmp.Diff(want, c, cmpOpts); diff != "" {
@@ -136,7 +138,8 @@ func TestParseMasterMaster(t *testing.T) {
 			instance("VI_1", 81, 100, "zrs66zrs", "172.16.1.99", "eno16777736:0"),
 			instance("VI_2", 80, 90, "zrs88zrs", "172.16.1.88", "eno16777736:1"),
 		},
-		Hash: sha256Hex(data),
+		Actuator: actuator.DefaultConfig(),
+		Hash:     sha256Hex(data),
 	}
 	if diff := cmp.Diff(want, c, cmpOpts); diff != "" {
 		t.Errorf("Parse(drct1_master_master.yml) mismatch (-want +got):\n%s", diff)
@@ -288,7 +291,8 @@ func TestDefaultsMinimal(t *testing.T) {
 			GARPMasterDelay:  5 * time.Second,
 			GARPMasterRepeat: 5,
 		}},
-		Hash: sha256Hex([]byte(minimalYAML)),
+		Actuator: actuator.DefaultConfig(),
+		Hash:     sha256Hex([]byte(minimalYAML)),
 	}
 	if diff := cmp.Diff(want, c, cmpOpts); diff != "" {
 		t.Errorf("defaults mismatch (-want +got):\n%s", diff)
@@ -437,6 +441,12 @@ var badConfigs = []struct {
 		`vigil.yml:13: vrrp_instances[0].track_scripts[0].name: no vrrp_script named "chk_missing"`,
 		`vigil.yml:16: sync_groups[0].instances[0]: no vrrp_instance named "VI_2"`,
 	}},
+	{"actuator_rules", []string{
+		`vigil.yml:3: actuator.auth: an enabled actuator needs bearer_token_file (or disabled: true behind a listener that authenticates)`,
+		"vigil.yml:7: actuator.rules[0].match[0]: parsing \"alertname=~\\\"(unclosed\\\"\": error parsing regexp: missing closing ): `^(?:(unclosed)$`",
+		`vigil.yml:8: actuator.rules[0].action: unknown action "explode" (want one of drain, undrain, set_weight, failover, resign, hold, release)`,
+		`vigil.yml:11: actuator.guards.cooldown: must not be negative, got -1s`,
+	}},
 	{"merge_key", []string{
 		`vigil.yml:1: unknown key "defaults"`,
 		`vigil.yml:4: vrrp_instances[0]: merge keys ("<<") are not supported: write the keys out`,
@@ -452,7 +462,7 @@ var badConfigs = []struct {
 		`vigil.yml:5: vrrp_instances[0].virtual_ipaddresses: at least one address is required`,
 	}},
 	{"not_a_mapping", []string{
-		`vigil.yml:1: must be a mapping with the keys global, vrrp_scripts, vrrp_instances, sync_groups, virtual_servers, got a list`,
+		`vigil.yml:1: must be a mapping with the keys global, vrrp_scripts, vrrp_instances, sync_groups, virtual_servers, actuator, got a list`,
 	}},
 	{"notify", []string{
 		`vigil.yml:7: vrrp_instances[0].notify.master[0]: must be an absolute path, got "notify.sh"`,

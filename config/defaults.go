@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/vigil-lb/vigil/actuator"
 	"os"
 	"slices"
 	"time"
@@ -54,6 +55,7 @@ var hostname = os.Hostname
 // applyDefaults fills every key the file did not set. It runs before
 // validation, which therefore sees the effective configuration.
 func (d *decoder) applyDefaults(c *Config) {
+	d.actuatorDefaults(&c.Actuator)
 	if !d.set["global.router_id"] {
 		h, err := hostname()
 		if err != nil {
@@ -243,3 +245,25 @@ func (d *decoder) defaultCheck(ch *Check, vs *VirtualServer, p string) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// actuatorDefaults applies actuator.DefaultConfig's guards to the keys the
+// file did not set.
+func (d *decoder) actuatorDefaults(a *actuator.Config) {
+	def := actuator.DefaultConfig().Guards
+	g := &a.Guards
+	if !d.set["actuator.guards.min_healthy_per_virtual_server"] {
+		g.MinHealthyPerVirtualServer = def.MinHealthyPerVirtualServer
+	}
+	if !d.set["actuator.guards.max_concurrent_actions"] {
+		g.MaxConcurrentActions = def.MaxConcurrentActions
+	}
+	if !d.set["actuator.guards.cooldown"] {
+		g.Cooldown = def.Cooldown
+	}
+	if !d.set["actuator.guards.rate_limit.actions"] {
+		g.RateLimit.Actions = def.RateLimit.Actions
+	}
+	if !d.set["actuator.guards.rate_limit.per"] {
+		g.RateLimit.Per = def.RateLimit.Per
+	}
+}

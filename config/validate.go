@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -31,6 +32,31 @@ func (d *decoder) validate(c *Config) {
 	d.validateInstances(c)
 	d.validateSyncGroups(c)
 	d.validateVirtualServers(c)
+	d.validateActuator(c)
+}
+
+// stripRuleName removes the "(name)" actuator errors add after a rule's
+// index, so the path is the key path again.
+var stripRuleName = regexp.MustCompile(` \([^)]*\)`)
+
+// validateActuator reports the actuator's own validation (matchers,
+// templates, guards, the token file) at the keys it names.
+func (d *decoder) validateActuator(c *Config) {
+	err := c.Actuator.Validate()
+	if err == nil {
+		return
+	}
+	errs := []error{err}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		errs = j.Unwrap()
+	}
+	for _, e := range errs {
+		path, msg, ok := strings.Cut(e.Error(), ": ")
+		if !ok {
+			path, msg = "actuator", e.Error()
+		}
+		d.invalid(stripRuleName.ReplaceAllString(path, ""), "%s", msg)
+	}
 }
 
 func (d *decoder) validateGlobal(g *Global) {

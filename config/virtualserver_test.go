@@ -2,6 +2,7 @@ package config
 
 import (
 	"fmt"
+	"github.com/vigil-lb/vigil/actuator"
 	"net/netip"
 	"reflect"
 	"regexp"
@@ -152,7 +153,8 @@ func TestParseVirtualServersFull(t *testing.T) {
 				}},
 			},
 		},
-		Hash: sha256Hex(data),
+		Actuator: actuator.DefaultConfig(),
+		Hash:     sha256Hex(data),
 	}
 	if diff := cmp.Diff(want, c, cmpOpts); diff != "" {
 		t.Errorf("Parse(virtual_servers_full.yml) mismatch (-want +got):\n%s", diff)

@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/vigil-lb/vigil/actuator"
 	"log/slog"
 	"net/http"
 	"reflect"
@@ -70,6 +71,7 @@ type daemon struct {
 	current  atomic.Pointer[generation]
 	reload   atomic.Pointer[collector.ReloadState]
 	lb       *lb
+	act      *actuator.Actuator
 	lateness *collector.CheckLateness
 	// cfg is the configuration in force, for readers outside Run.
 	cfg atomic.Pointer[config.Config]
@@ -117,6 +119,26 @@ func Run(ctx context.Context, opts Options) error {
 		return err
 	}
 	d.current.Store(gen)
+	defer d.stop(gen)
+	d.cfg.Store(cfg)
+	d.act, err = actuator.New(cfg.Actuator, actuator.Options{
+		Executor: executor{d},
+		StateDir: cfg.Global.StateDir,
+		RouterID: cfg.Global.RouterID,
+		Status:   d.actuatorStatus,
+		Logger:   d.logger.With("component", "actuator"),
+	})
+	if err != nil {
+		return err
+	}
+	// Drains, weights and holds persisted by an earlier run apply again.
+	if err := d.act.Sync(ctx); err != nil {
+		d.logger.Error("re-applying persisted overrides", "err", err)
+	}
+	actCtx, stopAct := context.WithCancel(context.Background())
+	actDone := make(chan struct{})
+	go func() { defer close(actDone); d.act.Run(actCtx) }()
+	defer func() { stopAct(); <-actDone }()
 	d.cfg.Store(cfg)
 	d.reload.Store(&collector.ReloadState{Hash: cfg.Hash, Success: true, LastSuccess: time.Now()})
 	d.logger.Info("vigil started", "config", opts.ConfigFile, "instances", len(cfg.VRRPInstances), "router_id", cfg.Global.RouterID)
@@ -157,7 +179,6 @@ loop:
 			}
 		}
 	}
-	d.stop(d.current.Load())
 	if srv != nil {
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		srv.Shutdown(sctx)
@@ -193,6 +214,9 @@ func (d *daemon) doReload() error {
 	if err != nil {
 		return fail(err)
 	}
+	if err := d.act.Reload(cfg.Actuator); err != nil {
+		return fail(err)
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	if err := old.node.Reload(ctx, nodeCfg); err != nil {
@@ -209,6 +233,9 @@ func (d *daemon) doReload() error {
 	}
 	old.cfg = cfg
 	d.cfg.Store(cfg)
+	if err := d.act.Sync(ctx); err != nil {
+		d.logger.Error("re-applying overrides after reload", "err", err)
+	}
 	d.reload.Store(&collector.ReloadState{Hash: cfg.Hash, Success: true, LastSuccess: time.Now()})
 	d.logger.Info("configuration reloaded", "hash", cfg.Hash)
 	return nil
@@ -319,6 +346,7 @@ func (d *daemon) handler() http.Handler {
 		collector.NewConfig(func() collector.ReloadState { return *d.reload.Load() }),
 		collector.NewLB(d.lb.snapshot),
 		d.lateness,
+		d.act.Collector(),
 	)
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorLog: slog.NewLogLogger(d.logger.Handler(), slog.LevelError)}))
@@ -328,6 +356,8 @@ func (d *daemon) handler() http.Handler {
 		enc.SetIndent("", "  ")
 		enc.Encode(d.status())
 	})
+	mux.Handle(actuator.WebhookPath, d.act.WebhookHandler())
+	mux.Handle(actuator.APIPrefix, d.act.APIHandler())
 	mux.HandleFunc("/-/healthy", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
 	mux.HandleFunc("/-/ready", func(w http.ResponseWriter, _ *http.Request) { fmt.Fprintln(w, "OK") })
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
@@ -354,5 +384,7 @@ func drainGraces(cfg *config.Config) map[ipvs.ServiceKey]time.Duration {
 // status gathers what `vigil status` shows.
 func (d *daemon) status() Status {
 	cfg := d.cfg.Load()
-	return buildStatus(cfg.Global.RouterID, cfg.Hash, d.snapshot(), d.lb.snapshot())
+	st := buildStatus(cfg.Global.RouterID, cfg.Hash, d.snapshot(), d.lb.snapshot())
+	st.Overrides = d.act.Overrides()
+	return st
 }

@@ -115,9 +115,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// withStateDir puts the daemon's state (IPVS ownership, overrides, audit)
+// into dir.
+func withStateDir(cfg, dir string) []byte {
+	return []byte("global: { state_dir: " + dir + " }\n" + cfg)
+}
+
 func TestRunRejectsBadInitialConfig(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "vigil.yml")
-	os.WriteFile(path, []byte(strings.Replace(goodConfig, "priority: 150", "priority: 300", 1)), 0o644)
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vigil.yml")
+	os.WriteFile(path, withStateDir(strings.Replace(goodConfig, "priority: 150", "priority: 300", 1), dir), 0o644)
 	err := Run(context.Background(), Options{ConfigFile: path, Platform: testPlatform(&recordingAddrs{present: map[netip.Prefix]bool{}})})
 	if err == nil || !strings.Contains(err.Error(), "vrrp_instances[0].priority: must be 1..255, got 300") {
 		t.Fatalf("err = %v", err)
@@ -127,8 +134,9 @@ func TestRunRejectsBadInitialConfig(t *testing.T) {
 // A bad file on reload keeps the running configuration and is reported; a
 // good one is applied.
 func TestReloadKeepsRunningConfigOnError(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "vigil.yml")
-	if err := os.WriteFile(path, []byte(goodConfig), 0o644); err != nil {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "vigil.yml")
+	if err := os.WriteFile(path, withStateDir(goodConfig, dir), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	addrs := &recordingAddrs{present: map[netip.Prefix]bool{}}
@@ -163,7 +171,7 @@ func TestReloadKeepsRunningConfigOnError(t *testing.T) {
 		t.Fatalf("a failed reload disturbed the running instance:\n%s", m)
 	}
 
-	os.WriteFile(path, []byte(strings.Replace(goodConfig, "[10.99.0.250/24]", "[10.99.0.250/24, 10.99.0.251/24]", 1)), 0o644)
+	os.WriteFile(path, withStateDir(strings.Replace(goodConfig, "[10.99.0.250/24]", "[10.99.0.250/24, 10.99.0.251/24]", 1), dir), 0o644)
 	reload <- struct{}{}
 	waitFor(t, "successful reload", func() bool {
 		return strings.Contains(scrapeMetrics(t, listen), "vigil_config_last_reload_successful 1")

@@ -103,6 +103,34 @@ func (l *lb) apply(ctx context.Context, cfg *lbConfig, grace map[ipvs.ServiceKey
 	return nil
 }
 
+// setOverrides replaces the operator overrides (drains, weights) and
+// reconciles.
+func (l *lb) setOverrides(ctx context.Context, ov ipvs.Overrides) error {
+	done := make(chan struct{})
+	select {
+	case l.cmds <- func() { l.overrides = ov; close(done) }:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	<-done
+	l.trigger()
+	return nil
+}
+
+// hasVirtualServer reports whether vs is configured.
+func (l *lb) hasVirtualServer(vs string) bool {
+	ok := false
+	done := make(chan struct{})
+	l.cmds <- func() {
+		for _, v := range l.cfg.virtualServers {
+			ok = ok || v.Name == vs
+		}
+		close(done)
+	}
+	<-done
+	return ok
+}
+
 // run reconciles until ctx ends. The IPVS table is left as it is on exit:
 // a restart adopts it without changes.
 func (l *lb) run(ctx context.Context) {

@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"github.com/vigil-lb/vigil/actuator"
 	"io"
 	"sort"
 	"strings"
@@ -16,13 +17,12 @@ import (
 // servers and real servers with health and weights, and the operator
 // overrides in force. It is the JSON body of GET /api/v1/status.
 type Status struct {
-	RouterID       string                 `json:"router_id"`
-	ConfigHash     string                 `json:"config_hash"`
-	IPVSUp         bool                   `json:"ipvs_up"`
-	Instances      []InstanceStatus       `json:"vrrp_instances"`
-	VirtualServers []VirtualServerStatus  `json:"virtual_servers"`
-	Overrides      []map[string]any       `json:"overrides"`
-	Extra          map[string]interface{} `json:"extra,omitempty"`
+	RouterID       string                `json:"router_id"`
+	ConfigHash     string                `json:"config_hash"`
+	IPVSUp         bool                  `json:"ipvs_up"`
+	Instances      []InstanceStatus      `json:"vrrp_instances"`
+	VirtualServers []VirtualServerStatus `json:"virtual_servers"`
+	Overrides      []actuator.Override   `json:"overrides"`
 }
 
 // InstanceStatus is one VRRP instance.
@@ -64,7 +64,7 @@ type RealServerStatus struct {
 }
 
 func buildStatus(routerID, hash string, node vrrp.NodeSnapshot, lb collector.LBSnapshot) Status {
-	st := Status{RouterID: routerID, ConfigHash: hash, IPVSUp: lb.IPVSUp, Overrides: []map[string]any{}}
+	st := Status{RouterID: routerID, ConfigHash: hash, IPVSUp: lb.IPVSUp, Overrides: []actuator.Override{}}
 	for _, in := range node.Instances {
 		is := InstanceStatus{
 			Name: in.Name, Interface: in.Interface, VRID: in.VRID, State: in.State.String(), Wanted: in.Wanted.String(),
@@ -159,6 +159,17 @@ func (s Status) WriteText(w io.Writer) error {
 				}
 				fmt.Fprintf(tw, "\t\t%s\t%s\t%d/%s\t%s\t%d\t\n", addr, health, rs.ConfiguredWeight, kw, ov, rs.ActiveConns)
 			}
+		}
+	}
+	if len(s.Overrides) > 0 {
+		fmt.Fprintln(tw, "\t\t\t\t\t\t\t")
+		fmt.Fprintln(tw, "OVERRIDE\tTARGET\tSINCE\tSOURCE\tWHO\tREASON\t\t")
+		for _, o := range s.Overrides {
+			kind := string(o.Kind)
+			if o.Weight != nil {
+				kind = fmt.Sprintf("%s %d", kind, *o.Weight)
+			}
+			fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t\t\n", kind, o.Target, o.Since.Format(time.RFC3339), o.Source, dash(o.Who), dash(o.Reason))
 		}
 	}
 	return tw.Flush()

@@ -438,6 +438,25 @@ func (i *Instance) SetPriorityDelta(now time.Time, delta int) {
 	}
 }
 
+// holdForever is the hold of Hold: until ReleaseHold.
+const holdForever = 100 * 365 * 24 * time.Hour
+
+// Hold keeps the instance from being master while a peer can be: a Master
+// hands over make-before-break (as Resign), and the instance does not
+// preempt until ReleaseHold. It still takes over when no master is heard
+// at all (Master_Down_Timer), since no master is worse than a held one.
+func (i *Instance) Hold(now time.Time) { i.Resign(now, holdForever) }
+
+// ReleaseHold ends a hold (Hold or Resign): the instance preempts again as
+// configured.
+func (i *Instance) ReleaseHold(now time.Time) {
+	i.holdUntil = time.Time{}
+	if i.handingOver && i.handoverTo == StateBackup {
+		i.handoverHold = 0
+	}
+	i.SetPriorityDelta(now, i.delta) // recompute the wanted state
+}
+
 // Reconfigure applies cfg in place when it differs from the running
 // configuration only in priority (neither side being the address owner's
 // 255), preempt or preempt delay, and reports whether it did. The state is

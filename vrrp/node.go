@@ -118,6 +118,7 @@ type runtimeInstance struct {
 	lastDelta    int
 	lastFault    bool
 	retiring     bool // replaced or removed by a reload; stopping
+	held         bool // SetHolds holds it
 }
 
 type trackState struct {
@@ -667,6 +668,52 @@ func (n *Node) ResignInstance(ctx context.Context, name string, hold time.Durati
 		return ctx.Err()
 	}
 	return err
+}
+
+// SetHolds replaces the set of held instances (Instance.Hold): newly held
+// ones hand over if master and stop preempting, released ones preempt
+// again. Unknown names are an error and change nothing. Safe from any
+// goroutine.
+func (n *Node) SetHolds(ctx context.Context, names []string) error {
+	var err error
+	if !n.do(ctx, func() {
+		want := map[string]bool{}
+		for _, name := range names {
+			if _, ok := n.byName[name]; !ok {
+				err = fmt.Errorf("unknown vrrp instance %q", name)
+				return
+			}
+			want[name] = true
+		}
+		now := n.now()
+		for name, ri := range n.byName {
+			switch {
+			case want[name] && !ri.held:
+				n.logger.Info("holding instance: no mastership while a peer can have it", "instance", name)
+				ri.inst.Hold(now)
+			case !want[name] && ri.held:
+				n.logger.Info("releasing hold", "instance", name)
+				ri.inst.ReleaseHold(now)
+			}
+			ri.held = want[name]
+		}
+		n.afterInput(now)
+	}) {
+		return fmt.Errorf("vrrp node not running: %w", ctx.Err())
+	}
+	return err
+}
+
+// InstanceNames lists the running instances. Safe from any goroutine.
+func (n *Node) InstanceNames(ctx context.Context) []string {
+	var names []string
+	n.do(ctx, func() {
+		for name := range n.byName {
+			names = append(names, name)
+		}
+	})
+	sort.Strings(names)
+	return names
 }
 
 // SetTrack records a tracked item's status and re-evaluates the instances

@@ -470,3 +470,56 @@ func TestNodeReloadFailureKeepsRunning(t *testing.T) {
 		t.Fatalf("running instance disturbed: %+v", s)
 	}
 }
+
+// Holding a master makes it hand over (priority-0 advert, VIP kept until a
+// peer answers); a higher-priority held backup does not preempt until the
+// hold is released. Unknown instances are refused.
+func TestNodeSetHolds(t *testing.T) {
+	fp := newFakePlatform()
+	cfg := testNodeInstance(150)
+	cfg.Protocol.AdvertInterval = 100 * time.Millisecond
+	n, _, _ := startNode(t, NodeConfig{Instances: []NodeInstance{cfg}}, fp)
+	vip := netip.MustParsePrefix("10.99.0.250/24")
+	waitUntil(t, 3*time.Second, "master", func() bool { return snapshotOf(t, n).State == StateMaster })
+	ctx := context.Background()
+	if err := n.SetHolds(ctx, []string{"VI_9"}); err == nil || !strings.Contains(err.Error(), `unknown vrrp instance "VI_9"`) {
+		t.Fatalf("err = %v", err)
+	}
+	if err := n.SetHolds(ctx, []string{"VI_1"}); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, time.Second, "priority 0 advert", func() bool {
+		for _, p := range fp.conn.sentAdverts() {
+			if p.advert.Priority == 0 {
+				return true
+			}
+		}
+		return false
+	})
+	if !fp.addrs.has(vip) {
+		t.Fatal("VIP dropped before a peer took over")
+	}
+	peer := netip.MustParseAddr("10.99.0.12")
+	adv := &Advert{Version: 3, Type: 1, VRID: 51, Priority: 100, Interval: 100 * time.Millisecond, Addrs: []netip.Addr{vip.Addr()}}
+	b, _ := adv.Marshal(peer, MulticastGroupV4)
+	send := func() { fp.conn.in <- Received{Src: peer, Dst: MulticastGroupV4, HopLimit: 255, Payload: b} }
+	send()
+	waitUntil(t, time.Second, "backup", func() bool { return snapshotOf(t, n).State == StateBackup && !fp.addrs.has(vip) })
+	// The lower-priority peer keeps advertising; held, we do not preempt.
+	for range 8 {
+		send()
+		time.Sleep(50 * time.Millisecond)
+	}
+	if s := snapshotOf(t, n); s.State != StateBackup {
+		t.Fatalf("held instance preempted: %v", s.State)
+	}
+	if err := n.SetHolds(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	// Released, it discards the lower-priority adverts and takes over.
+	waitUntil(t, 2*time.Second, "master again", func() bool {
+		send()
+		time.Sleep(20 * time.Millisecond)
+		return snapshotOf(t, n).State == StateMaster
+	})
+}

@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+
+	"github.com/vigil-lb/vigil/actuator"
 )
 
 // apiClient talks to a running vigil's HTTP API, for the operator commands.
@@ -67,6 +69,12 @@ func (c *apiClient) do(method, path string, body, out any) error {
 	}
 	if body != nil {
 		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set(actuator.HeaderSource, "cli")
+	if u := os.Getenv("SUDO_USER"); u != "" {
+		req.Header.Set(actuator.HeaderUser, u)
+	} else if u := os.Getenv("USER"); u != "" {
+		req.Header.Set(actuator.HeaderUser, u)
 	}
 	if *c.tokenFile != "" {
 		tok, err := readSecret(*c.tokenFile)

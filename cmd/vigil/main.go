@@ -43,6 +43,8 @@ func run(args []string) int {
 	statusAPI := addAPIFlags(statusCmd)
 	statusOut := statusCmd.Flag("output", "Output format: table or json.").Short('o').Default("table").Enum("table", "json")
 
+	operator := operatorCommands(app)
+
 	cmd, err := app.Parse(args)
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "vigil: %v (see vigil --help)\n", err)
@@ -50,6 +52,9 @@ func run(args []string) int {
 	}
 	logger := promslog.New(logCfg)
 
+	if code, ok := operator(cmd); ok {
+		return code
+	}
 	switch cmd {
 	case checkCmd.FullCommand():
 		cfg, err := config.Load(*checkFile)

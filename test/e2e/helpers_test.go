@@ -311,3 +311,26 @@ func waitAnswered(t *testing.T, p *lab.Pinger, timeout time.Duration) {
 	base := p.Stats().Received
 	lab.WaitFor(t, timeout, func() bool { return p.Stats().Received >= base+3 }, "pings to be answered")
 }
+
+// postWebhook POSTs body to the actuator's webhook of the vigil in h and
+// returns the status code.
+func postWebhook(t *testing.T, h *lab.Host, body string) int {
+	t.Helper()
+	var conn net.Conn
+	if err := h.Do(func() error {
+		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", metricsPort), time.Second)
+		conn = c
+		return err
+	}); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	conn.SetDeadline(time.Now().Add(5 * time.Second))
+	fmt.Fprintf(conn, "POST /actuator/webhook HTTP/1.1\r\nHost: vigil\r\nContent-Type: application/json\r\nContent-Length: %d\r\nConnection: close\r\n\r\n%s", len(body), body)
+	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}

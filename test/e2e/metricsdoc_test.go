@@ -75,7 +75,8 @@ func metricsDocConfig() string {
           - { type: http, delay_loop: 100ms, connect_timeout: 500ms, http: { path: /index.html } }
           - { type: exec, delay_loop: 100ms, connect_timeout: 500ms, exec: { command: [/bin/sh, -c, "exit 7"], dynamic_weight: true } }
 `, lab.VIP4, lab.IPv4(100))
-	return config("d1", scripts, v4, v6) + "sync_groups:\n  - { name: VG1, instances: [VI_4, VI_6] }\n" + vs
+	act := "actuator:\n  enabled: true\n  auth: { disabled: true }\n"
+	return config("d1", scripts, v4, v6) + "sync_groups:\n  - { name: VG1, instances: [VI_4, VI_6] }\n" + vs + act
 }
 
 // TestMetricsDocMatchesLiveScrape scrapes a real vigil and holds the
@@ -123,6 +124,16 @@ func TestMetricsDocMatchesLiveScrape(t *testing.T) {
 		m, err := scrape(d1)
 		return err == nil && m[`vigil_ipvs_real_server_up{real_server="10.99.0.100:8080",virtual_server="web"}`] == 1
 	}, "the real server's checks to pass")
+	// The actuator's series appear once it has acted: an operator drain
+	// (through the CLI and API) and a webhook request.
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if out, err := d1.Run(ctx, vigilBin, "drain", "web", "10.99.0.100:8080", "--force", "--reason=metrics doc test"); err != nil {
+		t.Fatalf("vigil drain: %v %s", err, out)
+	}
+	if code := postWebhook(t, d1, "{}"); code != 400 {
+		t.Fatalf("webhook with an empty object: status %d, want 400", code)
+	}
 
 	text := rawScrape(t, d1)
 	parser := expfmt.NewTextParser(model.LegacyValidation)
@@ -168,9 +179,9 @@ func TestMetricsDocMatchesLiveScrape(t *testing.T) {
 		}
 	}
 
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, "promtool", "check", "metrics")
+	pctx, pcancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer pcancel()
+	cmd := exec.CommandContext(pctx, "promtool", "check", "metrics")
 	cmd.Stdin = strings.NewReader(text)
 	var out bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &out
