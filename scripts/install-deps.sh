@@ -21,10 +21,10 @@ set -euo pipefail
 
 readonly expected_keepalived="2.2.7"
 
-base_packages=(iproute2 iputils-ping nftables keepalived tcpdump prometheus procps psmisc busybox-static)
+base_packages=(iproute2 iputils-ping nftables keepalived tcpdump prometheus prometheus-alertmanager procps psmisc busybox-static curl)
 # Binaries that must be usable once base is installed (package -> binary is
 # not 1:1, so check the binaries the lab actually executes).
-base_binaries=(ip bridge ping nft keepalived tcpdump promtool pkill killall busybox)
+base_binaries=(ip bridge ping nft keepalived tcpdump prometheus promtool prometheus-alertmanager amtool pkill killall busybox curl)
 
 vm_packages=(qemu-system-x86)
 vm_binaries=(qemu-system-x86_64)
@@ -164,6 +164,7 @@ install_base() {
 		# A prometheus we installed only for promtool must not start at boot;
 		# one that was already there is the operator's business.
 		[[ $pkg == prometheus ]] && disable_service prometheus
+		[[ $pkg == prometheus-alertmanager ]] && disable_service prometheus-alertmanager
 	done
 	check_keepalived_version
 	echo "deps: base ok"
