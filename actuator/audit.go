@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"sync"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/atomicfile"
 )
 
 // AuditFile is the audit log's name in the state directory when Options
@@ -89,7 +91,7 @@ func (a *Audit) Append(r Record) error {
 		return fmt.Errorf("syncing audit log: %w", err)
 	}
 	if created {
-		if err := syncDir(filepath.Dir(a.path)); err != nil {
+		if err := atomicfile.SyncDir(filepath.Dir(a.path)); err != nil {
 			return fmt.Errorf("syncing audit log directory: %w", err)
 		}
 	}

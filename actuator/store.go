@@ -11,6 +11,8 @@ import (
 	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/atomicfile"
 )
 
 // StateFile is the name of the actuator's state file in the state
@@ -279,55 +281,9 @@ func (s *Store) commit(next state) error {
 	if err != nil {
 		return fmt.Errorf("encoding actuator state: %w", err)
 	}
-	if err := writeFileAtomic(s.path, append(b, '\n'), 0o640); err != nil {
+	if err := atomicfile.WriteFile(s.path, append(b, '\n'), 0o640); err != nil {
 		return fmt.Errorf("writing actuator state: %w", err)
 	}
 	s.cur = next
-	return nil
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content: write a temporary file in the same directory,
-// fsync it, rename it over path, fsync the directory.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err := d.Sync(); err != nil {
-		return fmt.Errorf("syncing %q: %w", dir, err)
-	}
 	return nil
 }

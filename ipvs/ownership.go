@@ -8,9 +8,10 @@ import (
 	"maps"
 	"net/netip"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/atomicfile"
 )
 
 // StateFile is the name of the ownership file in the state directory.
@@ -117,50 +118,8 @@ func (o *ownership) save() error {
 	if err != nil {
 		return fmt.Errorf("encoding ipvs ownership: %w", err)
 	}
-	if err := writeFileAtomic(o.path, append(b, '\n'), 0o644); err != nil {
+	if err := atomicfile.WriteFile(o.path, append(b, '\n'), 0o644); err != nil {
 		return fmt.Errorf("writing ipvs ownership: %w", err)
-	}
-	return nil
-}
-
-// writeFileAtomic replaces path with data so that a crash leaves either the
-// old or the new content: write a temporary file in the same directory,
-// fsync it, rename it over path, fsync the directory.
-func writeFileAtomic(path string, data []byte, perm fs.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if err = f.Chmod(perm); err != nil {
-		return err
-	}
-	if _, err = f.Write(data); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	if err = d.Sync(); err != nil {
-		return fmt.Errorf("syncing %q: %w", dir, err)
 	}
 	return nil
 }
