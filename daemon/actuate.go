@@ -18,9 +18,18 @@ type executor struct{ d *daemon }
 var _ actuator.Executor = executor{}
 
 // RealServers reports the real servers of vs from the last reconcile, with
-// their weight before overrides.
+// their weight before overrides: the dynamic weight their checks report
+// (the first check that reports one, as lb.health), else the configured
+// one. A server whose check reports weight 0 serves nothing, and the
+// min_healthy guard must not count it.
 func (e executor) RealServers(vs string) ([]actuator.RealServerHealth, error) {
 	snap := e.d.lb.snapshot()
+	dynamic := map[string]int{}
+	for _, c := range snap.Checks {
+		if c.Weight != nil {
+			dynamic[c.ID] = *c.Weight
+		}
+	}
 	for _, v := range snap.VirtualServers {
 		if v.Name != vs {
 			continue
@@ -30,7 +39,14 @@ func (e executor) RealServers(vs string) ([]actuator.RealServerHealth, error) {
 			if rs.Sorry {
 				continue
 			}
-			out = append(out, actuator.RealServerHealth{ID: rs.Address, Up: rs.Up, Weight: rs.ConfiguredWeight})
+			w := rs.ConfiguredWeight
+			for _, id := range rs.CheckIDs {
+				if dw, ok := dynamic[id]; ok {
+					w = dw
+					break
+				}
+			}
+			out = append(out, actuator.RealServerHealth{ID: rs.Address, Up: rs.Up, Weight: w})
 		}
 		return out, nil
 	}

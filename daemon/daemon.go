@@ -111,9 +111,6 @@ func Run(ctx context.Context, opts Options) error {
 	lbDone := make(chan struct{})
 	go func() { defer close(lbDone); d.lb.run(lbCtx) }()
 	defer func() { stopLB(); <-lbDone }()
-	if err := d.lb.apply(ctx, lbCfg, drainGraces(cfg)); err != nil {
-		return err
-	}
 	gen, err := d.start(cfg)
 	if err != nil {
 		return err
@@ -131,9 +128,14 @@ func Run(ctx context.Context, opts Options) error {
 	if err != nil {
 		return err
 	}
-	// Drains, weights and holds persisted by an earlier run apply again.
+	// Drains, weights and holds persisted by an earlier run apply again,
+	// before the load balancer's first pass: a drained server must not get
+	// its weight back for a moment after a restart.
 	if err := d.act.Sync(ctx); err != nil {
 		d.logger.Error("re-applying persisted overrides", "err", err)
+	}
+	if err := d.lb.apply(ctx, lbCfg, drainGraces(cfg)); err != nil {
+		return err
 	}
 	actCtx, stopAct := context.WithCancel(context.Background())
 	actDone := make(chan struct{})

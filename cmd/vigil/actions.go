@@ -95,6 +95,10 @@ func operatorCommands(app *kingpin.Application) func(cmd string) (int, bool) {
 		return actuator.APIRequest{VRRPInstance: *fIn, Hold: fHold.String()}, nil
 	}
 
+	resign := addActionCmd(app, "resign", "Hand every VRRP instance of this node over to peers, make-before-break (before maintenance).", "resign")
+	rsHold := resign.cmd.Flag("hold", "How long not to preempt back.").Default("5m").Duration()
+	resign.build = func() (actuator.APIRequest, error) { return actuator.APIRequest{Hold: rsHold.String()}, nil }
+
 	hold := addActionCmd(app, "hold", "Keep a VRRP instance from being master while a peer can be, until release.", "hold")
 	hIn := hold.cmd.Arg("instance", "VRRP instance name.").Required().String()
 	hold.build = func() (actuator.APIRequest, error) { return actuator.APIRequest{VRRPInstance: *hIn}, nil }
@@ -108,7 +112,7 @@ func operatorCommands(app *kingpin.Application) func(cmd string) (int, bool) {
 	aN := actions.Flag("limit", "How many.").Short('n').Default("20").Int()
 	aOut := actions.Flag("output", "Output format: table or json.").Short('o').Default("table").Enum("table", "json")
 
-	cmds := []*actionCmd{drain, undrain, weight, failover, hold, release}
+	cmds := []*actionCmd{drain, undrain, weight, failover, resign, hold, release}
 	return func(cmd string) (int, bool) {
 		for _, c := range cmds {
 			if cmd == c.cmd.FullCommand() {
