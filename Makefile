@@ -10,7 +10,7 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
              -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: all build test deps unit fuzz vet demo bench-failover bench-actuator clean test-vm test-vm-selftest alerts-test mixin
+.PHONY: all build test deps unit fuzz vet demo bench-failover bench-actuator bench-ipvs clean test-vm test-vm-selftest alerts-test mixin
 
 all: build
 
@@ -69,6 +69,12 @@ demo: deps
 ## bench-failover: vigil vs keepalived failover timings -> docs/benchmarks.md
 bench-failover: deps
 	$(GO) run ./internal/lab/benchfailover -out docs/benchmarks.md
+
+## bench-ipvs: IPVS programming in the test VM (vigil vs ipvsadm), 10,000-check
+## capacity and /metrics cost -> the bench-ipvs section of docs/benchmarks.md
+bench-ipvs: deps
+	bash scripts/vm/prepare.sh
+	$(GO) run ./bench/ipvs/cmd/benchipvs -doc docs/benchmarks.md
 
 ## bench-actuator: Alertmanager webhook -> weight in the kernel's IPVS table,
 ## p50/p99 over 100 rounds, in the VM tier (see docs/benchmarks.md).

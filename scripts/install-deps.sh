@@ -26,7 +26,7 @@ base_packages=(iproute2 iputils-ping nftables keepalived tcpdump prometheus prom
 # not 1:1, so check the binaries the lab actually executes).
 base_binaries=(ip bridge ping nft keepalived tcpdump prometheus promtool prometheus-alertmanager amtool pkill killall busybox curl)
 
-vm_packages=(qemu-system-x86)
+vm_packages=(qemu-system-x86 ipvsadm)
 vm_binaries=(qemu-system-x86_64)
 
 apt_updated=0
