@@ -93,7 +93,7 @@ func startCapture(h *lab.Host) (*capture, error) {
 		return nil, fmt.Errorf("capturing on %s: %w", h.Name(), err)
 	}
 	for _, conn := range []*packet.Conn{c.vrrp, c.arp} {
-		if err := enableTimestamps(conn); err != nil {
+		if err := tuneSocket(conn); err != nil {
 			c.vrrp.Close()
 			c.arp.Close()
 			return nil, err
@@ -105,23 +105,47 @@ func startCapture(h *lab.Host) (*capture, error) {
 	return c, nil
 }
 
-// enableTimestamps asks the kernel for a nanosecond receive timestamp with
-// every packet.
-func enableTimestamps(conn *packet.Conn) error {
+// captureRcvBuf is the receive buffer of each capture socket: large enough
+// that a reader held up for a while by a busy machine loses nothing
+// (several seconds of 500 adverts a second).
+const captureRcvBuf = 4 << 20
+
+// tuneSocket asks the kernel for a nanosecond receive timestamp with every
+// packet and enlarges the receive buffer (SO_RCVBUFFORCE: root may exceed
+// net.core.rmem_max).
+func tuneSocket(conn *packet.Conn) error {
 	rc, err := conn.SyscallConn()
 	if err != nil {
 		return err
 	}
 	var serr error
 	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1); err != nil {
+			serr = fmt.Errorf("SO_TIMESTAMPNS: %w", err)
+			return
+		}
+		if err := unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, captureRcvBuf); err != nil {
+			serr = fmt.Errorf("SO_RCVBUFFORCE: %w", err)
+		}
 	}); err != nil {
 		return err
 	}
-	if serr != nil {
-		return fmt.Errorf("SO_TIMESTAMPNS: %w", serr)
+	return serr
+}
+
+// takeDrops returns the number of packets the kernel dropped on the capture
+// sockets (receive buffer full) since the last call; PACKET_STATISTICS
+// clears on read.
+func (c *capture) takeDrops() (uint64, error) {
+	var n uint64
+	for _, conn := range []*packet.Conn{c.vrrp, c.arp} {
+		st, err := conn.Stats()
+		if err != nil {
+			return 0, err
+		}
+		n += uint64(st.Drops)
 	}
-	return nil
+	return n, nil
 }
 
 // close stops the capture.

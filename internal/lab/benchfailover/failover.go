@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"net/netip"
@@ -50,6 +51,7 @@ const (
 // bench holds the lab shared by all runs.
 type bench struct {
 	tb         lab.TB
+	log        *slog.Logger
 	d1, d2, cl *lab.Host
 	cap        *capture
 	pingEvery  time.Duration
@@ -75,6 +77,14 @@ type runResult struct {
 	// Outage is the longest interval without echo replies at the client
 	// that overlaps the window from the event to the end of the run.
 	Outage time.Duration
+	// OutageAt is when that interval began (the last reply before it),
+	// relative to the event; negative when it began before the event.
+	OutageAt time.Duration
+	// MaxRTT is the longest round trip of the requests sent from steady
+	// state on, and SendGap the longest time between two requests: a gap
+	// with nothing lost comes from replies arriving late (MaxRTT) or from
+	// the pinger itself not running (SendGap).
+	MaxRTT, SendGap time.Duration
 	// Lost counts echo requests sent since steady state that got no reply.
 	Lost int
 	// Detection is the time from the reference advert to director2's
@@ -86,6 +96,12 @@ type runResult struct {
 	Bound time.Duration
 
 	HaveAdvert, HaveGARP, HaveDetection bool
+	// OldMasterKeptVIP is whether director1 still held the VIP at the end
+	// of the run.
+	OldMasterKeptVIP bool
+	// Busy is the share of all CPUs that was busy from steady state to
+	// the end of the run, everything on the machine included.
+	Busy float64
 	// Err says why the run failed (no takeover, ...); measurements that
 	// were made are still set.
 	Err string
@@ -204,6 +220,16 @@ func (b *bench) runFailover(ctx context.Context, impl implementation, p proto, e
 	vip := spec1.Instances[0].VIP
 	b.reset([]netip.Prefix{vip})
 	b.cap.forget(time.Now())
+	if _, err := b.cap.takeDrops(); err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	if waited, busy, err := waitQuiet(ctx, b.log); err != nil {
+		res.Err = err.Error()
+		return res
+	} else if waited > quietMaxWait {
+		res.Notes = append(res.Notes, fmt.Sprintf("machine still %.0f %% busy after waiting %v for quiet", busy*100, waited.Round(time.Second)))
+	}
 
 	sc := newScope(b.tb)
 	defer sc.close()
@@ -236,6 +262,11 @@ func (b *bench) runFailover(ctx context.Context, impl implementation, p proto, e
 		return res
 	}
 	sentBefore := ping.Stats().Sent
+	cpuBefore, err := readCPUTimes()
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
 	// ...and the event comes at a random phase after a fresh advert.
 	fresh, err := b.cap.nextAdvert(ctx, 3*p.Interval+time.Second, seen.At, func(a advert) bool { return fromD1(a) && a.Priority == masterPrio })
 	if err != nil {
@@ -289,7 +320,11 @@ func (b *bench) runFailover(ctx context.Context, impl implementation, p proto, e
 	}
 	time.Sleep(settle)
 	endAt := time.Now()
+	if cpuAfter, err := readCPUTimes(); err == nil {
+		res.Busy = busyFraction(cpuBefore, cpuAfter)
+	}
 	st := ping.Stop()
+	res.OldMasterKeptVIP = b.d1.HasAddr(vip.Addr())
 
 	adverts, arps := b.cap.snapshot()
 	if a, ok := lastAdvert(adverts, eventAt, func(a advert) bool { return fromD1(a) && a.Priority > 0 }); ok {
@@ -327,12 +362,25 @@ func (b *bench) runFailover(ctx context.Context, impl implementation, p proto, e
 	}
 	gs, ge := longestGapOverlapping(arrivals, eventAt, endAt)
 	res.Outage = ge.Sub(gs)
+	res.OutageAt = gs.Sub(eventAt)
+	res.SendGap = st.LongestSendGap
+	for _, r := range st.Replies {
+		if r.Seq >= sentBefore {
+			res.MaxRTT = max(res.MaxRTT, r.RTT())
+		}
+	}
 	res.Lost = st.Sent - sentBefore - answeredSeqs
 	if st.LongestSendGap > 4*b.pingEvery {
 		res.Notes = append(res.Notes, fmt.Sprintf("pinger starved: %s ms between two requests", ms(st.LongestSendGap)))
 	}
 	if _, ok := firstAdvert(adverts, readyAt, func(a advert) bool { return fromD2(a) && a.At.Before(eventAt) }); ok {
 		res.Notes = append(res.Notes, "director2 advertised before the event")
+	}
+	if res.Busy > busyNote {
+		res.Notes = append(res.Notes, fmt.Sprintf("machine %.0f %% busy during the run", res.Busy*100))
+	}
+	if n, err := b.cap.takeDrops(); err != nil || n > 0 {
+		res.Notes = append(res.Notes, fmt.Sprintf("capture dropped %d packets (%v): an advert or GARP may be missing", n, err))
 	}
 	if n, err := b.cap.errors(); n > 0 {
 		res.Notes = append(res.Notes, fmt.Sprintf("%d capture read errors, last %v", n, err))

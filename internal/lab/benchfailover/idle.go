@@ -35,6 +35,15 @@ type idleResult struct {
 	// AdvertRate is director1's adverts per second seen at the client
 	// during the window, for comparison with Instances / interval.
 	AdvertRate float64
+	// MeanInterval is the mean time between two adverts of one virtual
+	// router from director1, averaged over the routers; LongGaps counts
+	// intervals over 1.5 times the advert interval (a late or missing
+	// advert); Drops counts packets the capture lost.
+	MeanInterval time.Duration
+	LongGaps     int
+	Drops        uint64
+	// Busy is the share of all CPUs busy during the window.
+	Busy float64
 
 	Err string
 }
@@ -95,6 +104,22 @@ func (b *bench) runIdle(ctx context.Context, impl implementation, n int, p proto
 	case <-time.After(idleSettle):
 	}
 
+	if waited, busy, err := waitQuiet(ctx, b.log); err != nil {
+		res.Err = err.Error()
+		return res
+	} else if waited > quietMaxWait {
+		res.Err = fmt.Sprintf("machine still %.0f %% busy after waiting %v for quiet", busy*100, waited.Round(time.Second))
+		return res
+	}
+	if _, err := b.cap.takeDrops(); err != nil {
+		res.Err = err.Error()
+		return res
+	}
+	c0, err := readCPUTimes()
+	if err != nil {
+		res.Err = err.Error()
+		return res
+	}
 	m0, err1 := readGroupUsage(d1.Proc.Pid())
 	b0, err2 := readGroupUsage(d2.Proc.Pid())
 	t0 := time.Now()
@@ -111,6 +136,9 @@ func (b *bench) runIdle(ctx context.Context, impl implementation, n int, p proto
 	m1, err1 := readGroupUsage(d1.Proc.Pid())
 	b1, err2 := readGroupUsage(d2.Proc.Pid())
 	t1 := time.Now()
+	if c1, err := readCPUTimes(); err == nil {
+		res.Busy = busyFraction(c0, c1)
+	}
 	if err := firstErr(err1, err2); err != nil {
 		res.Err = err.Error()
 		return res
@@ -123,20 +151,53 @@ func (b *bench) runIdle(ctx context.Context, impl implementation, n int, p proto
 	res.MasterRSS, res.BackupRSS = m1.RSSBytes, b1.RSSBytes
 	res.MasterProcs, res.BackupProcs = len(m1.Pids), len(b1.Pids)
 
+	if res.Drops, err = b.cap.takeDrops(); err != nil {
+		res.Err = err.Error()
+		return res
+	}
 	adverts, _ := b.cap.snapshot()
-	count := 0
+	var seen []advert
 	for _, a := range adverts {
 		if a.Src == b.d1.Addr4() && a.At.After(t0) && a.At.Before(t1) {
-			count++
+			seen = append(seen, a)
 		}
 	}
-	res.AdvertRate = float64(count) / elapsed
+	res.AdvertRate = float64(len(seen)) / elapsed
+	res.MeanInterval, res.LongGaps = advertIntervals(seen, p.Interval)
 
 	// The measurement counts only if nothing changed state meanwhile.
 	if !d1.allIn(spec1, "master") || !d2.allIn(spec2, "backup") {
 		res.Err = "a director left steady state during the measurement"
 	}
 	return res
+}
+
+// advertIntervals returns the mean interval between consecutive adverts of
+// the same VRID, averaged over VRIDs with at least two adverts, and the
+// number of intervals longer than 1.5 times want.
+func advertIntervals(adverts []advert, want time.Duration) (time.Duration, int) {
+	byVRID := map[uint8][]time.Time{}
+	for _, a := range adverts {
+		byVRID[a.VRID] = append(byVRID[a.VRID], a.At)
+	}
+	var sum time.Duration
+	n, long := 0, 0
+	for _, ts := range byVRID {
+		if len(ts) < 2 {
+			continue
+		}
+		sum += ts[len(ts)-1].Sub(ts[0]) / time.Duration(len(ts)-1)
+		n++
+		for i := 1; i < len(ts); i++ {
+			if ts[i].Sub(ts[i-1]) > want*3/2 {
+				long++
+			}
+		}
+	}
+	if n == 0 {
+		return 0, long
+	}
+	return sum / time.Duration(n), long
 }
 
 func firstErr(errs ...error) error {

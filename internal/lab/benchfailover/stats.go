@@ -3,6 +3,7 @@ package main
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -28,22 +29,40 @@ func summarize(ds []time.Duration) summary {
 	return summary{N: n, Median: med, Min: s[0], Max: s[n-1]}
 }
 
-// summarizeInts is summarize for counts.
-func summarizeInts(xs []int) summary {
-	ds := make([]time.Duration, len(xs))
-	for i, x := range xs {
-		ds[i] = time.Duration(x)
+// countSummary is the median, minimum and maximum of a set of counts.
+type countSummary struct {
+	N        int
+	Median   float64
+	Min, Max int
+}
+
+// summarizeInts summarizes counts; the median of an even count is the mean
+// of the two middle values.
+func summarizeInts(xs []int) countSummary {
+	if len(xs) == 0 {
+		return countSummary{}
 	}
-	return summarize(ds)
+	s := slices.Clone(xs)
+	slices.Sort(s)
+	n := len(s)
+	med := float64(s[n/2])
+	if n%2 == 0 {
+		med = float64(s[n/2-1]+s[n/2]) / 2
+	}
+	return countSummary{N: n, Median: med, Min: s[0], Max: s[n-1]}
 }
 
 // ms formats d in milliseconds: one decimal below 100 ms, none above.
 func ms(d time.Duration) string {
 	v := float64(d) / float64(time.Millisecond)
+	out := fmt.Sprintf("%.0f", v)
 	if v > -100 && v < 100 {
-		return fmt.Sprintf("%.1f", v)
+		out = fmt.Sprintf("%.1f", v)
 	}
-	return fmt.Sprintf("%.0f", v)
+	if strings.Trim(out, "-0.") == "" {
+		return strings.TrimPrefix(out, "-") // no "-0.0"
+	}
+	return out
 }
 
 // cell formats a summary of durations as "median (min–max)" in
@@ -58,24 +77,17 @@ func (s summary) cell() string {
 	return fmt.Sprintf("%s (%s–%s)", ms(s.Median), ms(s.Min), ms(s.Max))
 }
 
-// countCell formats a summary made by summarizeInts.
-func (s summary) countCell() string {
+// cell formats a count summary as "median (min–max)", the value alone for
+// one count, and "–" for none.
+func (s countSummary) cell() string {
 	switch s.N {
 	case 0:
 		return "–"
 	case 1:
-		return fmt.Sprint(int64(s.Median))
+		return fmt.Sprint(s.Min)
 	}
-	// The median of an even count may fall between two integers.
-	med := fmt.Sprint(int64(s.Median))
-	if s.N%2 == 0 {
-		med = fmt.Sprintf("%g", float64(s.Median))
-	}
-	return fmt.Sprintf("%s (%d–%d)", med, int64(s.Min), int64(s.Max))
+	return fmt.Sprintf("%g (%d–%d)", s.Median, s.Min, s.Max)
 }
-
-// centis is the timer unit of VRRPv3 (RFC 5798 6.1).
-const centis = 10 * time.Millisecond
 
 // skewTime is Skew_Time for a router of priority prio, without rounding:
 // (256 - prio) / 256 s for VRRPv2 (RFC 3768 6.1) and
