@@ -16,7 +16,6 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
@@ -30,6 +29,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/hostinfo"
 
 	"github.com/vigil-lb/vigil/internal/lab"
 )
@@ -330,50 +331,6 @@ func implByName(impls []implementation, name string) implementation {
 	panic("benchfailover: no implementation " + name)
 }
 
-func readTrim(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// loadAvg returns the 1, 5 and 15 minute load averages.
-func loadAvg() string {
-	f := strings.Fields(readTrim("/proc/loadavg"))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// cpuInfo returns the first "model name" of /proc/cpuinfo and the number of
-// processors listed.
-func cpuInfo() (string, int) {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown", 0
-	}
-	defer f.Close()
-	model, n := "unknown", 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "processor":
-			n++
-		case "model name":
-			if model == "unknown" {
-				model = strings.TrimSpace(v)
-			}
-		}
-	}
-	return model, n
-}
-
 // gitRevision describes the working tree the benchmarked vigil was built
 // from.
 func gitRevision(ctx context.Context) string {
@@ -400,3 +357,7 @@ func markedSections(b []byte) []byte {
 	}
 	return out
 }
+
+func readTrim(path string) string { return hostinfo.ReadTrim(path) }
+func loadAvg() string             { return hostinfo.LoadAvg() }
+func cpuInfo() (string, int)      { return hostinfo.CPU() }

@@ -1,13 +1,13 @@
 package main
 
 import (
-	"bufio"
 	"context"
-	"os"
 	"os/exec"
 	"runtime"
 	"strconv"
 	"strings"
+
+	"github.com/vigil-lb/vigil/internal/hostinfo"
 )
 
 // Machine describes where the benchmark ran.
@@ -79,46 +79,6 @@ func machineFacts(ctx context.Context, root string) Machine {
 	return m
 }
 
-func readTrim(path string) string {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "unknown"
-	}
-	return strings.TrimSpace(string(b))
-}
-
-// loadAvg returns the 1, 5 and 15 minute load averages.
-func loadAvg() string {
-	f := strings.Fields(readTrim("/proc/loadavg"))
-	if len(f) < 3 {
-		return "unknown"
-	}
-	return strings.Join(f[:3], " ")
-}
-
-// cpuInfo returns the first "model name" of /proc/cpuinfo and the number
-// of processors listed.
-func cpuInfo() (string, int) {
-	f, err := os.Open("/proc/cpuinfo")
-	if err != nil {
-		return "unknown", 0
-	}
-	defer f.Close()
-	model, n := "unknown", 0
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		k, v, ok := strings.Cut(sc.Text(), ":")
-		if !ok {
-			continue
-		}
-		switch strings.TrimSpace(k) {
-		case "processor":
-			n++
-		case "model name":
-			if model == "unknown" {
-				model = strings.TrimSpace(v)
-			}
-		}
-	}
-	return model, n
-}
+func readTrim(path string) string { return hostinfo.ReadTrim(path) }
+func loadAvg() string             { return hostinfo.LoadAvg() }
+func cpuInfo() (string, int)      { return hostinfo.CPU() }
