@@ -261,7 +261,7 @@ func (r *report) reading() []string {
 			}
 			parts = append(parts, fmt.Sprintf("%s ms at %s", ms(s.Outage.Median), pr))
 			switch {
-			case s.Outage.Max <= 3*r.PingEvery:
+			case s.Outage.Max <= 3*r.PingEvery && s.Lost.Max == 0:
 				answeredThrough++
 			case s.GARP.N > 0 && s.Outage.Median >= s.GARP.Median/2:
 				endsWithGARP++
@@ -274,7 +274,7 @@ func (r *report) reading() []string {
 		line := fmt.Sprintf("SIGTERM, %s: client outage median %s ms, worst %s ms; pings lost over all %d runs: %d (%d runs lost none); per-interval median outage %s", impl, ms(a.Median), ms(a.Max), runs, lost, lossless, strings.Join(parts, ", "))
 		switch len(parts) {
 		case answeredThrough:
-			line += fmt.Sprintf(". No run had a gap longer than three ping intervals (%v): the client was answered throughout the handover", 3*r.PingEvery)
+			line += fmt.Sprintf(". No run lost a ping or had a gap longer than three ping intervals (%v): the client was answered throughout the handover", 3*r.PingEvery)
 		case endsWithGARP:
 			line += fmt.Sprintf(". At every interval the outage lasted as long as director2 took to send its first GARP, about Skew_Time (outage − first GARP: %s ms over all runs): the old master stopped answering before the new one announced itself", span(summarize(afterGARP)))
 		}

@@ -297,6 +297,9 @@ func TestRenderReport(t *testing.T) {
 	if strings.Contains(out, "SIGTERM keepalived v3 100ms run 1: planned handover") || strings.Contains(out, "Kill -9, vigil: director2's takeover came 19.1 ms after the RFC bound (per-interval medians of takeover − bound; negative is before it); the client outage") {
 		t.Error("keepalived's SIGTERM outage is reported as a vigil finding")
 	}
+	if strings.Contains(out, "answered throughout") {
+		t.Error("the reading claims the client was answered throughout although a ping was lost")
+	}
 	if t.Failed() {
 		t.Logf("report:\n%s", out)
 	}
