@@ -16,6 +16,7 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"flag"
 	"fmt"
@@ -30,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vigil-lb/vigil/internal/atomicfile"
 	"github.com/vigil-lb/vigil/internal/hostinfo"
 
 	"github.com/vigil-lb/vigil/internal/lab"
@@ -240,27 +242,26 @@ func run(ctx context.Context, o options, logger *slog.Logger) error {
 		r.KeepalivedVersion = "unknown: " + err.Error()
 	}
 
-	w := os.Stdout
-	var kept []byte
-	if o.Out != "" {
-		// Other benchmarks (make bench-ipvs, bench-actuator) own sections
-		// of the same file between <!-- NAME:start --> and <!-- NAME:end -->
-		// markers: keep them.
-		if old, err := os.ReadFile(o.Out); err == nil {
-			kept = markedSections(old)
-		}
-		f, err := os.Create(o.Out)
-		if err != nil {
-			return err
-		}
-		defer f.Close()
-		w = f
-	}
-	if err := r.render(w); err != nil {
+	var buf bytes.Buffer
+	if err := r.render(&buf); err != nil {
 		return fmt.Errorf("writing the report: %w", err)
 	}
-	if len(kept) > 0 {
-		if _, err := w.Write(append([]byte("\n"), kept...)); err != nil {
+	if o.Out == "" {
+		if _, err := os.Stdout.Write(buf.Bytes()); err != nil {
+			return err
+		}
+	} else {
+		// Other benchmarks (make bench-ipvs, bench-actuator) own sections
+		// of the same file between <!-- NAME:start --> and <!-- NAME:end -->
+		// markers: keep them. The file is replaced atomically, so an
+		// interrupted write cannot lose them.
+		if old, err := os.ReadFile(o.Out); err == nil {
+			if kept := markedSections(old); len(kept) > 0 {
+				buf.WriteString("\n")
+				buf.Write(kept)
+			}
+		}
+		if err := atomicfile.WriteFile(o.Out, buf.Bytes(), 0o644); err != nil {
 			return fmt.Errorf("writing the report: %w", err)
 		}
 	}
