@@ -19,6 +19,10 @@
 # its own network namespaces.
 set -euo pipefail
 
+prog=install-deps.sh
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 readonly expected_keepalived="2.2.7"
 
 base_packages=(iproute2 iputils-ping nftables keepalived tcpdump prometheus prometheus-alertmanager procps psmisc busybox-static curl)
@@ -30,56 +34,16 @@ vm_packages=(qemu-system-x86 ipvsadm)
 vm_binaries=(qemu-system-x86_64)
 
 apt_updated=0
-policy_installed=0
 
 usage() {
 	echo "usage: $0 [base|vm|all]" >&2
 	exit 2
 }
 
-die() {
-	echo "install-deps: $*" >&2
-	exit 1
-}
-
 warn() {
 	# Loud on purpose: a wrong keepalived version silently invalidates the
 	# interop tests and the captured vectors.
 	echo "install-deps: WARNING: $*" >&2
-}
-
-cleanup() {
-	if [[ $policy_installed == 1 ]]; then
-		rm -f /usr/sbin/policy-rc.d
-	fi
-}
-trap cleanup EXIT
-
-# have_binary finds sbin tools even when PATH lacks the sbin directories.
-have_binary() {
-	PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1
-}
-
-# missing_packages prints the packages of "$@" that are not fully installed.
-missing_packages() {
-	local pkg status
-	for pkg in "$@"; do
-		status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-		if [[ $status != "install ok installed" ]]; then
-			echo "$pkg"
-		fi
-	done
-}
-
-# deny_service_starts installs a policy-rc.d that forbids invoke-rc.d from
-# starting services during package installation, unless one is there already.
-deny_service_starts() {
-	if [[ -e /usr/sbin/policy-rc.d ]]; then
-		return
-	fi
-	printf '#!/bin/sh\n# installed by vigil scripts/install-deps.sh for the duration of an install\nexit 101\n' >/usr/sbin/policy-rc.d
-	chmod 0755 /usr/sbin/policy-rc.d
-	policy_installed=1
 }
 
 # apt_install installs the given packages, running apt-get update once per run.

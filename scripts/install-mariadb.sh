@@ -13,45 +13,13 @@
 # only get in the way (port 3306, /run/mysqld).
 set -euo pipefail
 
+prog=install-mariadb.sh
+# shellcheck source=scripts/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+
 readonly packages=(mariadb-server mariadb-client)
 readonly binaries=(mariadbd mariadb-install-db mariadb)
 
-policy_installed=0
-
-die() {
-	echo "install-mariadb: $*" >&2
-	exit 1
-}
-
-cleanup() {
-	if [[ $policy_installed == 1 ]]; then
-		rm -f /usr/sbin/policy-rc.d
-	fi
-}
-trap cleanup EXIT
-
-have_binary() {
-	PATH="$PATH:/usr/local/sbin:/usr/sbin:/sbin" command -v "$1" >/dev/null 2>&1
-}
-
-missing_packages() {
-	local pkg status
-	for pkg in "$@"; do
-		status=$(dpkg-query -W -f='${Status}' "$pkg" 2>/dev/null || true)
-		if [[ $status != "install ok installed" ]]; then
-			echo "$pkg"
-		fi
-	done
-}
-
-deny_service_starts() {
-	if [[ -e /usr/sbin/policy-rc.d ]]; then
-		return
-	fi
-	printf '#!/bin/sh\n# installed by vigil scripts/install-mariadb.sh for the duration of an install\nexit 101\n' >/usr/sbin/policy-rc.d
-	chmod 0755 /usr/sbin/policy-rc.d
-	policy_installed=1
-}
 
 # stop_system_service makes sure the packaged mariadb neither runs now nor
 # starts at boot, with or without systemd as PID 1.
