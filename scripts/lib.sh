@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # lib.sh: helpers shared by vigil's install scripts. Source it after
 # setting `prog` (the script's name for messages); it sets an EXIT trap that
 # removes a policy-rc.d it installed.
@@ -5,7 +6,7 @@
 policy_installed=0
 
 die() {
-	echo "$prog: $*" >&2
+	echo "${prog:?}: $*" >&2
 	exit 1
 }
 
