@@ -30,10 +30,15 @@ deps:
 	bash scripts/install-mariadb.sh
 
 ## test-vm: IPVS tests on a real IPVS kernel (Debian's cloud kernel under
-## qemu TCG; see docs/vm.md).
+## qemu TCG; see docs/vm.md), the VM harness's self-test, and the dashboards
+## and rules against vigil on that kernel, scraped by Prometheus in the VM.
 test-vm:
 	bash scripts/vm/prepare.sh
+	bash scripts/vm/selftest.sh
 	CGO_ENABLED=0 $(GO) test -count=1 -tags vm -exec "$(CURDIR)/scripts/vm/exec.sh" ./internal/vmtest/ ./ipvs/... ./test/vmdata/
+	cd tools && CGO_ENABLED=0 VIGIL_VM_PROGRAMS=prometheus \
+	  VIGIL_VM_INCLUDE=../../go.mod:../../alerts:../../dashboards:../../docs \
+	  $(GO) test -count=1 -tags vm -exec "$(CURDIR)/scripts/vm/exec.sh" -run '^TestVM' ./live
 
 ## alerts-test: generated rules/dashboards up to date, dashboard lint, PromQL
 ## vs docs/metrics.md, promtool check/test rules.
@@ -53,6 +58,9 @@ vet:
 	$(GO) vet ./...
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { echo "gofmt needed:"; gofmt -l $$(git ls-files '*.go'); exit 1; }
 
+## unit: unit tests only, fast, no root needed: -short makes lab.Require
+## (every namespace, interop and actuator e2e test) and check/mariadbtest
+## skip, even with CI=true. See docs/testing.md.
 unit:
 	$(GO) test -count=1 -short ./...
 

@@ -22,6 +22,11 @@
 #   VIGIL_VM_INCLUDE   colon-separated files or directories to copy into the
 #                      VM at the same absolute path (relative to the
 #                      current directory)
+#   VIGIL_VM_PROGRAMS  space-separated host programs (names looked up in
+#                      PATH, or paths) to copy into the VM's /bin, with the
+#                      shared libraries and the loader ldd(1) lists for them
+#                      at their host paths: how a test gets a dynamically
+#                      linked tool such as prometheus
 #   VIGIL_VM_TESTDATA  0 to leave ./testdata out
 #   VIGIL_VM_ENV       more variable names to pass to the binary (VIGIL_*,
 #                      CI, GOTRACEBACK and GODEBUG always are)
@@ -134,6 +139,25 @@ copy_in() {
 		mkdir -p "$root$(dirname "$abs")"
 		cp -L -- "$abs" "$root$abs"
 	fi
+}
+
+# copy_program copies host program $2 (a name in PATH or a path) to $1/bin
+# and the shared objects it needs, the dynamic loader included, to the same
+# paths under $1. A static program comes alone.
+copy_program() {
+	local root=$1 prog=$2 path lib
+	path=$(command -v -- "$prog") || vm_die "VIGIL_VM_PROGRAMS: $prog: not found in PATH (scripts/install-deps.sh installs what the tests use)"
+	path=$(realpath -e -- "$path")
+	mkdir -p "$root/bin"
+	cp -L -- "$path" "$root/bin/$(basename -- "$prog")"
+	# ldd prints "name => /path (addr)", "/path (addr)" or "not a dynamic
+	# executable"; every absolute path is a file to copy.
+	# They land at the path ldd names, not the one it resolves to: the
+	# loader must be at the PT_INTERP path (/lib64/...), a symlink on Debian.
+	while read -r lib; do
+		mkdir -p "$root$(dirname -- "$lib")"
+		cp -L -- "$lib" "$root$lib"
+	done < <(ldd -- "$path" 2>/dev/null | grep -o '/[^ ]*' || true)
 }
 
 # write_run writes /vigil/run: cd to the working directory, set the
@@ -287,6 +311,12 @@ main() {
 	local inc
 	for inc in "${includes[@]}"; do
 		[[ -z $inc ]] || copy_in "$ov" "$inc"
+	done
+	local -a programs=()
+	read -r -a programs <<<"${VIGIL_VM_PROGRAMS:-}"
+	local prog
+	for prog in "${programs[@]}"; do
+		copy_program "$ov" "$prog"
 	done
 	write_run "$ov/vigil/run" "$workdir" "/vigil/bin/$name" "$@"
 	{

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # selftest.sh checks scripts/vm/exec.sh itself, from the outside: exit
 # statuses pass through, arguments and environment arrive intact, stdout
-# carries the test's output and nothing else, testdata and VIGIL_VM_INCLUDE
-# are copied in, and a hung test, a kernel panic and a dynamically linked
+# carries the test's output and nothing else, testdata, VIGIL_VM_INCLUDE and
+# VIGIL_VM_PROGRAMS are copied in, and a hung test, a kernel panic and a dynamically linked
 # binary each fail with a clear message. It builds a small static probe
 # program and boots the VM once per case (about 3 s each under TCG).
 #
@@ -24,9 +24,9 @@ trap 'rm -rf "$tmp"' EXIT
 bash "$vm_dir/prepare.sh"
 
 # The probe: "exit N" exits N; "args" prints its arguments quoted; "env NAME"
-# prints a variable; "cat FILE" prints a file; "partial" prints without a
-# trailing newline; "stderr" writes to stderr; "hang" sleeps; "panic" crashes
-# the kernel.
+# prints a variable; "cat FILE" prints a file; "run PROG ARGS..." runs a
+# program; "partial" prints without a trailing newline; "stderr" writes to
+# stderr; "hang" sleeps; "panic" crashes the kernel.
 mkdir -p "$tmp/probe"
 cat >"$tmp/probe/main.go" <<'EOF'
 package main
@@ -34,6 +34,7 @@ package main
 import (
 	"fmt"
 	"os"
+	"os/exec"
 	"strconv"
 	"time"
 )
@@ -60,6 +61,13 @@ func main() {
 			os.Exit(1)
 		}
 		os.Stdout.Write(b)
+	case "run":
+		cmd := exec.Command(os.Args[2], os.Args[3:]...)
+		cmd.Stdout, cmd.Stderr = os.Stdout, os.Stderr
+		if err := cmd.Run(); err != nil {
+			fmt.Println(err)
+			os.Exit(1)
+		}
 	case "partial":
 		fmt.Print("no newline")
 	case "stderr":
@@ -145,6 +153,12 @@ check "testdata is copied to the working directory" 0 $'from testdata\n' "" -- \
 	in_dir "$tmp/pkg" "$exec_sh" "$probe" cat testdata/file.txt
 check "VIGIL_VM_INCLUDE copies to the same path" 0 $'from include\n' "" -- \
 	in_dir "$tmp/pkg" env VIGIL_VM_INCLUDE=../extra "$exec_sh" "$probe" cat ../extra/file.txt
+
+# numfmt is coreutils' and dynamically linked; busybox has no such applet.
+check "VIGIL_VM_PROGRAMS brings a dynamically linked program" 0 $'2.0K\n' "" -- \
+	env VIGIL_VM_PROGRAMS=numfmt "$exec_sh" "$probe" run numfmt --to=iec 2048
+check "VIGIL_VM_PROGRAMS refuses an unknown program" 1 "" "no-such-program: not found" -- \
+	env VIGIL_VM_PROGRAMS=no-such-program "$exec_sh" "$probe" exit 0
 
 check "a hung test times out with 124" 124 "" "timed out after 10s" -- \
 	env VIGIL_VM_TIMEOUT=10 "$exec_sh" "$probe" hang

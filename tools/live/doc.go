@@ -17,4 +17,11 @@
 // in parallel topologies:
 //
 //	cd tools && go test ./live -count=1 -v
+//
+// The lab's kernel has no IPVS, so vm_test.go (build tag vm) repeats the
+// query check in the IPVS test VM (docs/vm.md): vigil programs the VM's
+// real IPVS table, Prometheus runs beside it, and the test drives a FAULT,
+// a reload, a webhook drain and a guard refusal; then every dashboard
+// query must return data, IPVS kernel and actuator panels included, save
+// the allowedEmpty entries marked InVM. `make test-vm` runs it.
 package live

@@ -25,8 +25,11 @@ type promAPI struct {
 }
 
 // newPromAPI returns a client for the Prometheus listening on addr
-// (host:port) inside h.
+// (host:port) inside h, or in the test's own namespace when h is nil.
 func newPromAPI(h *lab.Host, addr string) *promAPI {
+	if h == nil {
+		return &promAPI{base: "http://" + addr, hc: &http.Client{Timeout: 10 * time.Second}}
+	}
 	tr := &http.Transport{
 		DialContext: func(ctx context.Context, network, a string) (net.Conn, error) {
 			var c net.Conn
