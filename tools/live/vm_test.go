@@ -159,11 +159,11 @@ func vmHTTPServer(t *testing.T, addr netip.AddrPort) {
 // vmVigil is vigil running in the test process (daemon.Run), as the
 // director of the VM.
 type vmVigil struct {
-	t      *testing.T
-	addr   string // host:port of its listener: metrics, actuator webhook
-	cfg    string
-	health string // the file VI_1's tracked script tests for
-	logs   *lockedBuffer
+	t       *testing.T
+	addr    string // host:port of its listener: metrics, actuator webhook
+	cfg     string
+	health  string // the file VI_1's tracked script tests for
+	logs    *lockedBuffer
 	reloads chan struct{}
 }
 
