@@ -24,6 +24,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -103,6 +104,13 @@ type Options struct {
 	ServerID int
 	// Args are extra mariadbd options.
 	Args []string
+	// Wrapper is an argv prefix mariadbd runs under, e.g. ip netns exec
+	// NAME to start it in a network namespace; empty: none.
+	Wrapper []string
+	// Bind is the address mariadbd listens on (Server.Addr); the zero
+	// value means 127.0.0.1. With a Wrapper it is an address of the
+	// wrapper's namespace.
+	Bind netip.Addr
 }
 
 // Server is a running mariadbd.
@@ -174,7 +182,11 @@ func start(name string, opts Options) (*Server, error) {
 		if err != nil {
 			return s, err
 		}
-		s.Addr = netip.AddrPortFrom(netip.AddrFrom4([4]byte{127, 0, 0, 1}), port)
+		bind := opts.Bind
+		if !bind.IsValid() {
+			bind = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+		}
+		s.Addr = netip.AddrPortFrom(bind, port)
 		err = s.launch(server, sizing, opts)
 		if err == nil {
 			break
@@ -211,7 +223,7 @@ func (s *Server) launch(server string, sizing []string, opts Options) error {
 		"--pid-file=" + filepath.Join(s.Dir, "mariadbd.pid"),
 		"--log-error=" + filepath.Join(s.Dir, "error.log"),
 		"--tmpdir=" + s.Dir,
-		"--bind-address=127.0.0.1",
+		"--bind-address=" + s.Addr.Addr().String(),
 		fmt.Sprintf("--port=%d", s.Addr.Port()),
 		"--skip-name-resolve",
 		"--innodb-use-native-aio=0", // containers often forbid io_uring/libaio
@@ -228,7 +240,8 @@ func (s *Server) launch(server string, sizing []string, opts Options) error {
 		"--skip-slave-start",
 	}, sizing...)
 	args = append(args, opts.Args...)
-	cmd := exec.Command(server, args...)
+	argv := append(append(slices.Clone(opts.Wrapper), server), args...)
+	cmd := exec.Command(argv[0], argv[1:]...)
 	// Own process group (a test's Ctrl-C does not reach it first), and
 	// killed if the test binary dies without cleaning up.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
@@ -447,6 +460,13 @@ type Pair struct {
 // then waits until both replicate. They are stopped when t ends.
 func StartDualMaster(t testing.TB) *Pair {
 	t.Helper()
+	return StartDualMasterWith(t, Options{})
+}
+
+// StartDualMasterWith is StartDualMaster with options for both servers;
+// their ServerID is ignored.
+func StartDualMasterWith(t testing.TB, opts Options) *Pair {
+	t.Helper()
 	Require(t)
 	began := time.Now()
 	var (
@@ -458,7 +478,9 @@ func StartDualMaster(t testing.TB) *Pair {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			srv[i], errs[i] = start(name, Options{ServerID: i + 1})
+			o := opts
+			o.ServerID = i + 1
+			srv[i], errs[i] = start(name, o)
 		}()
 	}
 	wg.Wait()

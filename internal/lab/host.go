@@ -125,6 +125,16 @@ func (h *Host) ID() uint8 { return h.id }
 // NS returns the name of the host's network namespace, for `ip netns exec`.
 func (h *Host) NS() string { return h.ns }
 
+// Wrapper returns the argv prefix that runs a program inside the host's
+// namespace (ip netns exec NS), for code that starts its processes itself.
+func (h *Host) Wrapper() []string {
+	ip, err := lookPath("ip")
+	if err != nil {
+		ip = "ip"
+	}
+	return []string{ip, "netns", "exec", h.ns}
+}
+
 // Port returns the name of the host's port on the switch's bridge.
 func (h *Host) Port() string { return h.port }
 

@@ -30,7 +30,7 @@ var (
 // waiting out `for:` durations while using little CPU, so they run all at
 // once even where -parallel defaults to fewer (GOMAXPROCS): the total is
 // then the longest scenario, not the sum of the longest few.
-const liveScenarios = 4
+const liveScenarios = 5
 
 func TestMain(m *testing.M) {
 	flag.Parse()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vigil-lb/vigil/check/mariadbtest"
 	"github.com/vigil-lb/vigil/internal/lab"
 	"github.com/vigil-lb/vigil/tools/promlint"
 )
@@ -67,7 +68,9 @@ func liveTest(t *testing.T, extra ...string) {
 
 // stack is one monitored cluster in its own topology: vigil on director1
 // and director2, busybox httpd on client as their real server, Prometheus
-// on monitor scraping both directors as job="vigil" with the rules file.
+// on monitor scraping both directors as job="vigil" with the rules file;
+// with stackOptions.mysql also a MariaDB dual master on client, the
+// real servers of a second virtual server.
 type stack struct {
 	t                       *testing.T
 	topo                    *lab.Topology
@@ -78,6 +81,16 @@ type stack struct {
 	inv                     *inventory
 	alerts                  map[string]promlint.RuleEntry // alerting rules by name
 	root, vigilBin, promDir string
+	mysql                   *mariadbtest.Pair // nil without stackOptions.mysql
+}
+
+// stackOptions vary the stack.
+type stackOptions struct {
+	// mysql adds the virtual server mysql (VI_1's address, port 3306)
+	// over a MariaDB dual master on client, each server checked by a
+	// MySQL check that watches replication, as the classic deployment
+	// in front of MySQL dual masters does.
+	mysql bool
 }
 
 // director is one vigil node.
@@ -93,6 +106,12 @@ type director struct {
 // targets are up in Prometheus and director1 is master of every instance.
 func newStack(t *testing.T) *stack {
 	t.Helper()
+	return newStackWith(t, stackOptions{})
+}
+
+// newStackWith is newStack with options.
+func newStackWith(t *testing.T, o stackOptions) *stack {
+	t.Helper()
 	s := &stack{t: t, root: mustRoot(t), vigilBin: vigilBinary(t)}
 	var err error
 	if s.inv, err = loadInventory(s.root); err != nil {
@@ -107,6 +126,9 @@ func newStack(t *testing.T) *stack {
 		t.Fatal(err)
 	}
 	s.client.Start("busybox", "httpd", "-f", "-p", fmt.Sprintf("%s:%d", s.client.Addr4(), realPort), "-h", web)
+	if o.mysql {
+		s.mysql = mariadbtest.StartDualMasterWith(t, mariadbtest.Options{Wrapper: s.client.Wrapper(), Bind: s.client.Addr4()})
+	}
 
 	s.d1 = s.newDirector("director1")
 	s.d2 = s.newDirector("director2")
@@ -190,6 +212,20 @@ func (d *director) config() string {
 	w("    real_servers:")
 	w("      - address: %s:%d", lab.IPv4(100), realPort)
 	w("        checks: [{ type: http, delay_loop: 500ms, connect_timeout: 400ms, http: { path: /index.html } }]")
+	if p := d.s.mysql; p != nil {
+		w("  - name: mysql")
+		w("    address: %s:3306", vip(0))
+		w("    real_servers:")
+		for _, srv := range []*mariadbtest.Server{p.A, p.B} {
+			w("      - address: %s", srv.Addr)
+			w("        checks:")
+			w("          - type: mysql")
+			w("            delay_loop: 500ms")
+			w("            connect_timeout: 400ms")
+			w("            mysql: { user: %s, password: %s, max_replica_lag: 30s, require_replica_running: true }",
+				mariadbtest.MonitorUser, mariadbtest.MonitorPassword)
+		}
+	}
 	return b.String()
 }
 
