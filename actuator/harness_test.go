@@ -202,6 +202,7 @@ func (h *harness) start() {
 		h.t.Fatal(err)
 	}
 	h.a = a
+	h.t.Cleanup(func() { wantOnlyInitialisedSeries(h.t, a.metrics) })
 }
 
 func (h *harness) advance(d time.Duration) { h.now = h.now.Add(d) }

@@ -1,6 +1,7 @@
 package actuator
 
 import (
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -51,8 +52,23 @@ func newMetrics(snapshot func() []Override, now func() time.Time) *metrics {
 		snapshot: snapshot,
 		now:      now,
 	}
+	// Every series these counters can have starts at 0, so that increase()
+	// and rate() see the first action, refusal or error answer too. The
+	// label values come from the lists that define them (Actions, Sources,
+	// Results, Guards, webhookCodes); the tests fail when the code counts
+	// a value that is not in them.
+	for _, a := range Actions {
+		for _, s := range Sources {
+			for _, r := range Results {
+				m.actions.WithLabelValues(string(a), string(s), string(r))
+			}
+		}
+	}
 	for _, g := range Guards {
 		m.refusals.WithLabelValues(string(g))
+	}
+	for _, c := range webhookCodes {
+		m.webhook.WithLabelValues(strconv.Itoa(c))
 	}
 	return m
 }

@@ -92,12 +92,30 @@ const (
 //	     (the body lists the failures; the rest was done)
 //	503  a retryable executor failure (the body lists the failures);
 //	     Alertmanager retries and what was done is not done twice
+//
+// webhookCodes lists these codes; every answer is counted in
+// vigil_actuator_webhook_requests_total, which has a series at 0 for each
+// of them from the start.
 func (a *Actuator) WebhookHandler() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := &statusRecorder{ResponseWriter: w, code: http.StatusOK}
 		a.serveWebhook(rec, r)
 		a.metrics.webhook.WithLabelValues(strconv.Itoa(rec.code)).Inc()
 	})
+}
+
+// webhookCodes are the status codes WebhookHandler answers with (the
+// table in its comment). A code the handler can answer must be here: the
+// actuator's tests fail when an answer's code is not.
+var webhookCodes = []int{
+	http.StatusOK,
+	http.StatusBadRequest,
+	http.StatusUnauthorized,
+	http.StatusForbidden,
+	http.StatusMethodNotAllowed,
+	http.StatusRequestEntityTooLarge,
+	http.StatusUnprocessableEntity,
+	http.StatusServiceUnavailable,
 }
 
 func (a *Actuator) serveWebhook(w http.ResponseWriter, r *http.Request) {
