@@ -145,22 +145,21 @@ func (i *Instance) Tick(now time.Time) {
 			i.becomeMaster(now, i.masterDownCause)
 		}
 	case StateMaster:
-		if i.handingOver {
-			if timerDue(i.handoverDeadline, now) {
-				i.handoverTimedOut(now)
-				return
+		switch {
+		case i.handingOver && timerDue(i.handoverDeadline, now):
+			i.handoverTimedOut(now)
+		case timerDue(i.adverAt, now):
+			// RFC 3768 6.4.3 / RFC 5798 6.4.3: "If the Adver_Timer fires"
+			// send an advert and reset the timer to
+			// Advertisement_Interval, counted from when it was due so that
+			// a late Tick does not make every later advert late too.
+			// During a handover the advert carries priority 0.
+			prio := i.effective
+			if i.handingOver {
+				prio = 0
 			}
-			if timerDue(i.adverAt, now) {
-				i.sendAdvert(0)
-				i.adverAt = now.Add(i.cfg.AdvertInterval)
-			}
-			return
-		}
-		// RFC 3768 6.4.3 / RFC 5798 6.4.3: "If the Adver_Timer fires" send
-		// an advert and reset the timer to Advertisement_Interval.
-		if timerDue(i.adverAt, now) {
-			i.sendAdvert(i.effective)
-			i.adverAt = now.Add(i.cfg.AdvertInterval)
+			i.sendAdvert(prio)
+			i.adverAt = nextAdvertAt(i.adverAt, now, i.cfg.AdvertInterval)
 		}
 	}
 }

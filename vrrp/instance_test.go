@@ -765,3 +765,53 @@ func TestInstanceSnapshotIsACopy(t *testing.T) {
 		t.Fatalf("snapshot %+v", s)
 	}
 }
+
+// A driver's timer fires late; the Adver_Timer is counted from when it was
+// due, so the adverts stay on the grid set when the instance became Master
+// and the mean period is the interval, not the interval plus the lateness.
+// After a stall of an interval or more the missed adverts are skipped: one
+// advert, and the next one interval later.
+func TestInstanceAdvertsStayOnGrid(t *testing.T) {
+	cfg := simV3Config() // 100ms
+	iv := cfg.AdvertInterval
+	i, up := smMaster(t, cfg)
+	smExpectDeadline(t, i, up+iv)
+	const late = 3 * time.Millisecond
+	for k := 1; k <= 50; k++ {
+		due := up + time.Duration(k)*iv
+		i.Tick(smAt(due + late))
+		smExpect(t, i, "advert 100")
+		smExpectDeadline(t, i, due+iv)
+	}
+	// The process is stopped for 250ms after the deadline: one advert when
+	// it runs again, none in the past.
+	due := up + 51*iv
+	resumed := due + 250*time.Millisecond
+	i.Tick(smAt(resumed))
+	smExpect(t, i, "advert 100")
+	smExpectDeadline(t, i, resumed+iv)
+	// A tick exactly one interval late would put the next deadline at now.
+	i.Tick(smAt(resumed + 2*iv))
+	smExpect(t, i, "advert 100")
+	smExpectDeadline(t, i, resumed+3*iv)
+	// The new grid holds.
+	for k := 3; k <= 5; k++ {
+		i.Tick(smAt(resumed + time.Duration(k)*iv + late))
+		smExpect(t, i, "advert 100")
+		smExpectDeadline(t, i, resumed+time.Duration(k+1)*iv)
+	}
+	if s := i.Snapshot(); s.AdvertsSent != 1+50+1+1+3 {
+		t.Errorf("adverts sent %d", s.AdvertsSent)
+	}
+
+	// The priority 0 repeat of a handover keeps its grid too (until the
+	// handover deadline, Master_Down_Interval = 360ms after the Resign).
+	start := resumed + 6*iv
+	i.Resign(smAt(start), time.Minute)
+	smExpect(t, i, "advert 0")
+	for k := 1; k <= 2; k++ {
+		i.Tick(smAt(start + time.Duration(k)*iv + late))
+		smExpect(t, i, "advert 0")
+		smExpectDeadline(t, i, start+time.Duration(k+1)*iv)
+	}
+}

@@ -38,3 +38,18 @@ func MasterDownInterval(version int, priority uint8, masterAdverInterval time.Du
 	}
 	return 3*masterAdverInterval + SkewTime(version, priority, masterAdverInterval)
 }
+
+// nextAdvertAt returns the Adver_Timer deadline that follows deadline when
+// the timer fires at now: one interval after deadline, not after now, so
+// that a driver firing late (timer slack, scheduling) keeps the adverts on
+// their grid and the mean period at interval instead of interval plus the
+// mean lateness. When that time has already come, because the process was
+// stalled for an interval or more, it returns now + interval: the adverts
+// missed during the stall are skipped rather than sent in a burst.
+func nextAdvertAt(deadline, now time.Time, interval time.Duration) time.Time {
+	next := deadline.Add(interval)
+	if !next.After(now) {
+		return now.Add(interval)
+	}
+	return next
+}

@@ -72,3 +72,26 @@ func TestTimingSkewOrdersBackups(t *testing.T) {
 		}
 	}
 }
+
+func TestNextAdvertAt(t *testing.T) {
+	const iv = 100 * time.Millisecond
+	ms := func(n float64) time.Time { return smT0.Add(time.Duration(n * float64(time.Millisecond))) }
+	tests := []struct {
+		name          string
+		deadline, now time.Time
+		want          time.Time
+	}{
+		{"on time", ms(100), ms(100), ms(200)},
+		{"3ms late stays on the grid", ms(100), ms(103), ms(200)},
+		{"late by just under an interval", ms(100), ms(199.999), ms(200)},
+		{"late by exactly an interval: not due at once", ms(100), ms(200), ms(300)},
+		{"stalled 2.5 intervals: one interval from now", ms(100), ms(350), ms(450)},
+		{"stalled 10s", ms(100), ms(10100.5), ms(10200.5)},
+	}
+	for _, tt := range tests {
+		if got := nextAdvertAt(tt.deadline, tt.now, iv); !got.Equal(tt.want) {
+			t.Errorf("%s: nextAdvertAt(%v, %v) = %v, want %v", tt.name,
+				tt.deadline.Sub(smT0), tt.now.Sub(smT0), got.Sub(smT0), tt.want.Sub(smT0))
+		}
+	}
+}
