@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"net"
 	"net/netip"
@@ -395,6 +396,40 @@ func TestRequire(t *testing.T) {
 	Require(f, "sh")
 	if f.fatal != "" || f.skipped != "" {
 		t.Errorf("all present: skipped %q, fatal %q", f.skipped, f.fatal)
+	}
+}
+
+// testFake is a testing.TB (so Require treats it as a test) that records
+// how Require reports.
+type testFake struct {
+	testing.TB
+	skipped, fatal string
+}
+
+func (f *testFake) Skipf(format string, args ...any)  { f.skipped = fmt.Sprintf(format, args...) }
+func (f *testFake) Fatalf(format string, args ...any) { f.fatal = fmt.Sprintf(format, args...) }
+
+// TestRequireShort checks that -short skips whatever is asked for, even
+// under CI=true, and that a Session is not skipped for -short.
+func TestRequireShort(t *testing.T) {
+	if !testing.Short() {
+		if err := flag.Set("test.short", "true"); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { flag.Set("test.short", "false") })
+	}
+	t.Setenv("CI", "true")
+	for _, what := range [][]string{{"root", "ip"}, {"sh"}, {"vigil-no-such-binary"}, nil} {
+		f := &testFake{TB: t}
+		Require(f, what...)
+		if !strings.Contains(f.skipped, "-short") || f.fatal != "" {
+			t.Errorf("Require(%q) with -short and CI=true: skipped %q, fatal %q", what, f.skipped, f.fatal)
+		}
+	}
+	f := &fakeTB{} // not a testing.TB, as a Session
+	Require(f, "sh")
+	if f.skipped != "" || f.fatal != "" {
+		t.Errorf("a program was stopped for -short: skipped %q, fatal %q", f.skipped, f.fatal)
 	}
 }
 

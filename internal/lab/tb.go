@@ -2,11 +2,13 @@ package lab
 
 import (
 	"errors"
+	"flag"
 	"fmt"
 	"log/slog"
 	"os"
 	"strings"
 	"sync"
+	"testing"
 	"time"
 )
 
@@ -132,8 +134,17 @@ func (s *Session) Close() {
 // directories. When the environment has CI=true a missing prerequisite fails
 // the test, otherwise it skips it; both messages name what is missing and
 // point at scripts/install-deps.sh.
+//
+// Under go test -short (make unit) Require skips the test whatever it asks
+// for, CI=true or not: every test that calls it (New does) is an
+// integration test, and -short asks for unit tests only. Programs (a
+// Session) are never skipped for -short.
 func Require(t TB, what ...string) {
 	t.Helper()
+	if shortTest(t) {
+		t.Skipf("lab: integration test (namespaces, root or external tools), skipped with -short")
+		return
+	}
 	var missing []string
 	for _, w := range what {
 		switch w {
@@ -160,6 +171,14 @@ func Require(t TB, what ...string) {
 		return
 	}
 	t.Skipf("%s", msg)
+}
+
+// shortTest reports whether t is a test of a go test -short run. Only a
+// testing.TB can be one; testing.Short must not be asked before the test
+// flags are parsed (it panics), which they are once a test runs.
+func shortTest(t TB) bool {
+	_, isTest := t.(testing.TB)
+	return isTest && flag.Parsed() && testing.Short()
 }
 
 // pollInterval is how often Within and WaitFor evaluate their condition; it

@@ -7,6 +7,7 @@ package e2e
 import (
 	"bufio"
 	"bytes"
+	"flag"
 	"fmt"
 	"net"
 	"net/http"
@@ -22,10 +23,15 @@ import (
 	"github.com/vigil-lb/vigil/internal/lab"
 )
 
-// vigilBin is the binary under test, built once by TestMain.
+// vigilBin is the binary under test, built once by TestMain (not under
+// -short, where every test here skips).
 var vigilBin string
 
 func TestMain(m *testing.M) {
+	flag.Parse()
+	if testing.Short() {
+		os.Exit(m.Run())
+	}
 	dir, err := os.MkdirTemp("", "vigil-e2e-")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
