@@ -6,7 +6,6 @@ package e2e
 
 import (
 	"bufio"
-	"bytes"
 	"flag"
 	"fmt"
 	"net"
@@ -49,8 +48,10 @@ func TestMain(m *testing.M) {
 }
 
 // metricsPort is where every vigil under test serves /metrics, on the
-// loopback of its own namespace.
+// loopback of its own namespace (metricsAddr).
 const metricsPort = 9650
+
+var metricsAddr = fmt.Sprintf("127.0.0.1:%d", metricsPort)
 
 // vigilProc is one running vigil.
 type vigilProc struct {
@@ -174,55 +175,21 @@ func boolp(b bool) *bool { return &b }
 // scrape fetches /metrics from the vigil in h, dialling from inside h's
 // namespace.
 func scrape(h *lab.Host) (map[string]float64, error) {
-	var conn net.Conn
-	err := h.Do(func() error {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", metricsPort), time.Second)
-		conn = c
-		return err
-	})
+	text, err := h.Scrape(metricsAddr)
 	if err != nil {
 		return nil, err
 	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(3 * time.Second))
-	fmt.Fprintf(conn, "GET /metrics HTTP/1.1\r\nHost: vigil\r\nConnection: close\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != 200 {
-		return nil, fmt.Errorf("status %s", resp.Status)
-	}
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(resp.Body); err != nil {
-		return nil, err
-	}
-	return parseExposition(buf.String()), nil
+	return parseExposition(text), nil
 }
 
 // rawScrape returns the exposition text.
 func rawScrape(t *testing.T, h *lab.Host) string {
 	t.Helper()
-	var conn net.Conn
-	if err := h.Do(func() error {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", metricsPort), time.Second)
-		conn = c
-		return err
-	}); err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(3 * time.Second))
-	fmt.Fprintf(conn, "GET /metrics HTTP/1.1\r\nHost: vigil\r\nConnection: close\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	text, err := h.Scrape(metricsAddr)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	buf.ReadFrom(resp.Body)
-	return buf.String()
+	return text
 }
 
 // parseExposition maps "name{labels}" (labels as exposed) to values.

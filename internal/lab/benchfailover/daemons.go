@@ -1,12 +1,8 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"fmt"
-	"io"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -134,37 +130,12 @@ func (v vigilImpl) Start(tb lab.TB, h *lab.Host, spec daemonSpec) *daemon {
 	}
 	p := h.Start(v.bin, "run", "--config.file="+path, "--web.listen-address="+vigilMetricsAddr, "--log.level=info")
 	return &daemon{Proc: p, States: func() (map[string]string, error) {
-		text, err := scrape(h, vigilMetricsAddr)
+		text, err := h.Scrape(vigilMetricsAddr)
 		if err != nil {
 			return nil, err
 		}
 		return vigilStates(text), nil
 	}}
-}
-
-// scrape fetches /metrics from addr, dialling from inside h's namespace.
-func scrape(h *lab.Host, addr string) (string, error) {
-	var conn net.Conn
-	if err := h.Do(func() error {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		conn = c
-		return err
-	}); err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(3 * time.Second))
-	fmt.Fprintf(conn, "GET /metrics HTTP/1.1\r\nHost: vigil\r\nConnection: close\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("GET /metrics on %s: %s", h.Name(), resp.Status)
-	}
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
 }
 
 var (

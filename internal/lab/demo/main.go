@@ -12,14 +12,11 @@
 package main
 
 import (
-	"bufio"
 	"context"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -126,7 +123,7 @@ func (d *director) running() *lab.Proc {
 
 // state returns the instance's state as vigil reports it, or "down".
 func (d *director) state() string {
-	text, err := scrape(d.host)
+	text, err := d.host.Scrape(metricsAddr)
 	if err != nil {
 		return "down"
 	}
@@ -140,31 +137,6 @@ func (d *director) state() string {
 // stateRE finds the state whose series is 1 (the client library sorts
 // labels by name: state, then vrrp_instance).
 var stateRE = regexp.MustCompile(`(?m)^vigil_vrrp_instance_state\{state="([a-z]+)",vrrp_instance="` + instance + `"\} 1$`)
-
-// scrape fetches /metrics from the vigil on h, dialling inside h.
-func scrape(h *lab.Host) (string, error) {
-	var conn net.Conn
-	if err := h.Do(func() error {
-		c, err := net.DialTimeout("tcp", metricsAddr, time.Second)
-		conn = c
-		return err
-	}); err != nil {
-		return "", err
-	}
-	defer conn.Close()
-	conn.SetDeadline(time.Now().Add(2 * time.Second))
-	fmt.Fprintf(conn, "GET /metrics HTTP/1.1\r\nHost: vigil\r\nConnection: close\r\n\r\n")
-	resp, err := http.ReadResponse(bufio.NewReader(conn), nil)
-	if err != nil {
-		return "", err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return "", fmt.Errorf("%s", resp.Status)
-	}
-	b, err := io.ReadAll(resp.Body)
-	return string(b), err
-}
 
 // run builds vigil and the lab, prints the instructions and the status
 // until ctx ends, then removes everything.
