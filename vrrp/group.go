@@ -21,7 +21,8 @@ import (
 //  2. Backup. If a member fell from Master to Backup since the previous Sync
 //     (it heard a higher priority Master, or finished a Resign), every other
 //     Master member becomes Backup at once and inherits the resigning
-//     member's preemption hold.
+//     member's preemption hold, and keeps its addresses as long as that
+//     member does (the linger after a handover, see Instance.Shutdown).
 //  3. Master. If any member is Master (and not handing over), every Backup
 //     member becomes Master at once.
 //
@@ -84,7 +85,7 @@ func (g *Group) Sync(now time.Time) {
 		reason := fmt.Sprintf("sync group %s: member %s went backup", g.name, m.cfg.Name)
 		for _, o := range g.members {
 			if o != m {
-				o.forceBackup(now, reason, m.holdUntil)
+				o.forceBackup(now, reason, m.holdUntil, m.lingerUntil)
 			}
 		}
 		return

@@ -199,8 +199,17 @@ func TestGroupResignHoldPropagates(t *testing.T) {
 	at := up + 700*time.Millisecond
 	smRecv(t, i1, at, "10.0.0.2", 100)
 	g.Sync(smAt(at))
-	smExpect(t, i1, "remove vips", "master->backup at 3.91875s: resign: 10.0.0.2 (prio 100) took over")
-	smExpect(t, i2, "remove vips", "master->backup at 3.91875s: sync group VG1: member VI_1 went backup")
+	smExpect(t, i1, "master->backup at 3.91875s: resign: 10.0.0.2 (prio 100) took over")
+	smExpect(t, i2, "master->backup at 3.91875s: sync group VG1: member VI_1 went backup")
+	// VI_2 keeps its addresses as long as VI_1 does: the peer's VI_2 is
+	// made Master together with its VI_1 and announces at the same time.
+	for _, m := range []*Instance{i1, i2} {
+		smExpectDeadline(t, m, at+handoverLinger)
+		m.Tick(smAt(at + handoverLinger))
+	}
+	g.Sync(smAt(at + handoverLinger))
+	smExpect(t, i1, "remove vips")
+	smExpect(t, i2, "remove vips")
 	// VI_2's lower priority peer is Master now; VI_2 holds too and does
 	// not preempt it.
 	for k := 1; k <= 25; k++ {

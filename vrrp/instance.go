@@ -46,6 +46,11 @@ type Instance struct {
 	masterDownCause string    // transition reason when it fires
 	adverAt         time.Time // Adver_Timer (Master), also paces priority 0 adverts during a handover
 
+	// lingerUntil is when the addresses kept after a handover go (see
+	// handoverLinger); the zero Time means none are kept. Only a Backup or a
+	// stopped instance lingers.
+	lingerUntil time.Time
+
 	// Planned handover (Shutdown, Resign) of a Master: handoverTo is Stop or
 	// Backup while handingOver.
 	handingOver      bool
@@ -102,10 +107,11 @@ func (i *Instance) TakeOutputs() []Output {
 }
 
 // NextDeadline returns the earliest armed timer, or the zero Time when no
-// timer is armed (Init, Fault, Stop). Calling Tick before it changes nothing.
+// timer is armed (Init, Fault, Stop, except during the linger after a
+// handover). Calling Tick before it changes nothing.
 func (i *Instance) NextDeadline() time.Time {
 	var next time.Time
-	for _, t := range []time.Time{i.masterDownAt, i.adverAt, i.handoverDeadline} {
+	for _, t := range []time.Time{i.masterDownAt, i.adverAt, i.handoverDeadline, i.lingerUntil} {
 		if !t.IsZero() && (next.IsZero() || t.Before(next)) {
 			next = t
 		}
@@ -131,11 +137,11 @@ func (i *Instance) Start(now time.Time) {
 }
 
 // Tick fires every timer that is due at now: Master_Down_Timer (Backup),
-// Adver_Timer (Master) and, during a Shutdown or Resign handover, the
-// priority 0 repeat and the handover deadline. The end of a preempt_delay
-// needs no timer of its own: as in keepalived, it only changes how later
-// lower priority adverts are treated, and the preemption itself is carried
-// out by Master_Down_Timer.
+// Adver_Timer (Master), during a Shutdown or Resign handover the priority 0
+// repeat and the handover deadline, and after one the end of the linger. The
+// end of a preempt_delay needs no timer of its own: as in keepalived, it
+// only changes how later lower priority adverts are treated, and the
+// preemption itself is carried out by Master_Down_Timer.
 func (i *Instance) Tick(now time.Time) {
 	switch i.state {
 	case StateBackup:
@@ -161,6 +167,12 @@ func (i *Instance) Tick(now time.Time) {
 			i.sendAdvert(prio)
 			i.adverAt = nextAdvertAt(i.adverAt, now, i.cfg.AdvertInterval)
 		}
+	}
+	// Checked after Master_Down_Timer: a Backup it made Master again keeps
+	// its addresses (becomeMaster ends the linger).
+	if timerDue(i.lingerUntil, now) {
+		i.lingerUntil = time.Time{}
+		i.emit(RemoveVIPs{})
 	}
 }
 
@@ -314,14 +326,33 @@ func (i *Instance) receiveMaster(now time.Time, src netip.Addr, a *Advert) {
 	if i.cfg.Version == 3 {
 		i.masterAdverInterval = a.Interval
 	}
-	i.becomeBackup(now, reason)
+	i.becomeBackup(now, reason, time.Time{})
 	i.masterAddr, i.masterPriority = src, a.Priority
 }
 
+// handoverLinger is how long a Master that handed over keeps its addresses
+// after hearing the new Master's first advert. The new Master announces the
+// addresses (gratuitous ARP, unsolicited NA) only after that advert, once
+// it has configured them: vigil's driver sends the first burst in the same
+// step (garp_master_delay only delays the second burst), and so does
+// keepalived. The benchmark measured the first GARP 0.2 to 1.4 ms after
+// the advert on a busy two-core machine; removing the addresses at the
+// advert left clients' neighbour entries pointing at a router without them
+// for that long, and about one switchover in twenty lost a ping. 10 ms (one
+// RFC 5798 centisecond) covers that gap several times over, also for a new
+// Master that configures many addresses before announcing them. Both
+// routers answering that long is harmless for IPv4: the GARP overrides the
+// clients' entries, and Linux ignores ARP replies for an entry updated less
+// than locktime (1 s) ago. It is kept short because neighbour
+// advertisements have no locktime: an IPv6 client's solicitation answered
+// by the old router in the window would point the client back at it.
+const handoverLinger = 10 * time.Millisecond
+
 // receiveHandingOver handles adverts while a Master hands over after
 // Shutdown or Resign: any other router advertising with a non-zero priority
-// has taken over, whatever its priority, so the addresses can go now
-// (make-before-break).
+// has taken over, whatever its priority. The instance leaves Master at once
+// but keeps the addresses for handoverLinger, until the new Master has
+// announced them (make-before-break).
 func (i *Instance) receiveHandingOver(now time.Time, src netip.Addr, a *Advert) {
 	if a.Priority == 0 {
 		return
@@ -331,8 +362,8 @@ func (i *Instance) receiveHandingOver(now time.Time, src netip.Addr, a *Advert) 
 	if to == StateStop {
 		verb = "shutdown"
 	}
-	i.emit(RemoveVIPs{})
 	i.endHandover()
+	i.lingerUntil = now.Add(handoverLinger)
 	if to == StateStop {
 		i.masterAddr, i.masterPriority = netip.Addr{}, 0
 		i.transition(now, StateStop, fmt.Sprintf("%s: %s (prio %d) took over", verb, src, a.Priority))
@@ -374,10 +405,13 @@ func (i *Instance) handoverTimedOut(now time.Time) {
 // received"), so that a Backup takes over after Skew_Time, but keeps its
 // addresses, repeating the priority 0 advert every advertisement interval,
 // until it hears another router advertise or until Master_Down_Interval has
-// passed; only then does it remove the addresses and stop. (The RFC and
+// passed. Hearing the new Master it goes to Stop and removes the addresses
+// handoverLinger (10 ms) later, once the new Master has announced them;
+// after Master_Down_Interval it removes them and stops at once. (The RFC and
 // keepalived remove the addresses at once, leaving the clients without a
 // router until the new Master's gratuitous ARP.) Any other instance stops at
-// once.
+// once; addresses still kept after a handover go when the linger ends.
+// Stopped reports when nothing is left to do.
 func (i *Instance) Shutdown(now time.Time) {
 	switch {
 	case i.state == StateStop:
@@ -394,7 +428,8 @@ func (i *Instance) Shutdown(now time.Time) {
 }
 
 // Resign hands mastership over to a peer without stopping: a Master performs
-// the same make-before-break handover as Shutdown but ends in Backup, and
+// the same make-before-break handover as Shutdown (the addresses go
+// handoverLinger after the new Master's first advert) but ends in Backup, and
 // then does not preempt for hold (lower priority adverts are treated as
 // valid). If nobody takes over within Master_Down_Interval the instance
 // stays Master. An instance that is not Master only starts the hold.
@@ -414,6 +449,11 @@ func (i *Instance) Resign(now time.Time, hold time.Duration) {
 	}
 	i.startHandover(now, StateBackup, hold)
 }
+
+// Stopped reports whether the instance is in Stop with nothing left to do:
+// no addresses kept after a handover. A driver that is stopping keeps
+// calling Tick until every instance is Stopped.
+func (i *Instance) Stopped() bool { return i.state == StateStop && i.lingerUntil.IsZero() }
 
 // SetPriorityDelta sets the sum of the tracked objects' weights. The
 // effective priority is the base priority plus delta, clamped to 1..254; an
@@ -548,9 +588,10 @@ func (i *Instance) forceMaster(now time.Time, reason string) {
 }
 
 // forceBackup makes a Master member Backup at once and extends its
-// preemption hold to holdUntil (the hold of the member that resigned, if
-// any). A member that is shutting down stops instead.
-func (i *Instance) forceBackup(now time.Time, reason string, holdUntil time.Time) {
+// preemption hold to holdUntil and the linger of its addresses to
+// lingerUntil (the hold and linger of the member that resigned, if any). A
+// member that is shutting down stops instead.
+func (i *Instance) forceBackup(now time.Time, reason string, holdUntil, lingerUntil time.Time) {
 	if i.state != StateMaster {
 		return
 	}
@@ -558,13 +599,13 @@ func (i *Instance) forceBackup(now time.Time, reason string, holdUntil time.Time
 		i.holdUntil = holdUntil
 	}
 	if i.handingOver && i.handoverTo == StateStop {
-		i.emit(RemoveVIPs{})
 		i.endHandover()
+		i.releaseVIPs(now, lingerUntil)
 		i.masterAddr, i.masterPriority = netip.Addr{}, 0
 		i.transition(now, StateStop, "shutdown: "+reason)
 		return
 	}
-	i.becomeBackup(now, reason)
+	i.becomeBackup(now, reason, lingerUntil)
 }
 
 // Internal transitions.
@@ -598,17 +639,18 @@ func (i *Instance) becomeMaster(now time.Time, reason string) {
 	i.emit(AddVIPs{})
 	i.emit(Announce{})
 	i.clearTimers()
+	i.lingerUntil = time.Time{} // the addresses are wanted again
 	i.adverAt = now.Add(i.cfg.AdvertInterval)
 	i.preemptDelayStart = time.Time{}
 	i.masterAddr, i.masterPriority = i.cfg.LocalAddr, i.effective
 	i.transition(now, StateMaster, reason)
 }
 
-// becomeBackup leaves Master for Backup: remove the addresses, cancel
-// Adver_Timer, set Master_Down_Timer to Master_Down_Interval (RFC 3768
-// 6.4.3).
-func (i *Instance) becomeBackup(now time.Time, reason string) {
-	i.emit(RemoveVIPs{})
+// becomeBackup leaves Master for Backup: remove the addresses (at
+// lingerUntil if that is later than now), cancel Adver_Timer, set
+// Master_Down_Timer to Master_Down_Interval (RFC 3768 6.4.3).
+func (i *Instance) becomeBackup(now time.Time, reason string, lingerUntil time.Time) {
+	i.releaseVIPs(now, lingerUntil)
 	i.endHandover()
 	i.clearTimers()
 	i.masterDownAt = now.Add(i.masterDownInterval())
@@ -630,6 +672,9 @@ func (i *Instance) enterFault(now time.Time, reason string) {
 			to, reason = StateStop, "shutdown: "+reason
 		}
 	case StateBackup:
+		if !i.lingerUntil.IsZero() {
+			i.releaseVIPs(now, time.Time{}) // a faulted router must not answer
+		}
 	default:
 		return
 	}
@@ -653,6 +698,17 @@ func (i *Instance) startHandover(now time.Time, to State, hold time.Duration) {
 	i.handingOver, i.handoverTo, i.handoverHold = true, to, hold
 	i.handoverDeadline = now.Add(MasterDownInterval(i.cfg.Version, i.effective, i.cfg.AdvertInterval))
 	i.wanted = to
+}
+
+// releaseVIPs removes the addresses now, or keeps them until lingerUntil if
+// that is later.
+func (i *Instance) releaseVIPs(now, lingerUntil time.Time) {
+	if lingerUntil.After(now) {
+		i.lingerUntil = lingerUntil
+		return
+	}
+	i.lingerUntil = time.Time{}
+	i.emit(RemoveVIPs{})
 }
 
 func (i *Instance) endHandover() {

@@ -609,10 +609,27 @@ func TestInstanceShutdownMakeBeforeBreak(t *testing.T) {
 	// A priority 0 from someone else does not end the handover.
 	smRecv(t, i, up+1300*time.Millisecond, "10.0.0.3", 0)
 	smExpect(t, i)
-	// The new master (lower priority than us, it does not matter) speaks.
-	smRecv(t, i, up+1400*time.Millisecond, "10.0.0.2", 50)
-	smExpect(t, i, "remove vips", "master->stop at 5.009375s: shutdown: 10.0.0.2 (prio 50) took over")
+	// The new master (lower priority than us, it does not matter) speaks:
+	// the instance stops at once but keeps the addresses for the linger,
+	// until the new master has announced them.
+	heard := up + 1400*time.Millisecond
+	smRecv(t, i, heard, "10.0.0.2", 50)
+	smExpect(t, i, "master->stop at 5.009375s: shutdown: 10.0.0.2 (prio 50) took over")
 	smExpectState(t, i, StateStop, StateStop)
+	if s := i.Snapshot(); s.MasterAddr.IsValid() || s.MasterPriority != 0 {
+		t.Errorf("lingering: master as seen %v prio %d, want none", s.MasterAddr, s.MasterPriority)
+	}
+	if i.Stopped() {
+		t.Fatal("Stopped while the addresses linger")
+	}
+	smExpectDeadline(t, i, heard+handoverLinger)
+	i.Tick(smAt(heard + handoverLinger - 1))
+	smExpect(t, i)
+	i.Tick(smAt(heard + handoverLinger))
+	smExpect(t, i, "remove vips")
+	if !i.Stopped() {
+		t.Fatal("not Stopped after the linger")
+	}
 	if !i.NextDeadline().IsZero() {
 		t.Fatalf("timers armed after stop: %v", i.NextDeadline())
 	}
@@ -638,6 +655,10 @@ func TestInstanceShutdownDeadline(t *testing.T) {
 	smExpect(t, i)
 	i.Tick(smAt(up + smSec(3.609375)))
 	smExpect(t, i, "remove vips", "master->stop at 7.21875s: shutdown: no new master within 3.609375s")
+	// Nobody to hand over to: no linger.
+	if !i.Stopped() || !i.NextDeadline().IsZero() {
+		t.Fatalf("Stopped %v, NextDeadline %v", i.Stopped(), i.NextDeadline())
+	}
 }
 
 func TestInstanceShutdownNotMaster(t *testing.T) {
@@ -673,10 +694,14 @@ func TestInstanceResignWithHold(t *testing.T) {
 	i.Resign(smAt(up), 10*time.Second)
 	smExpect(t, i, "advert 0")
 	smExpectState(t, i, StateMaster, StateBackup)
-	// The peer (lower priority) takes over 700ms later.
+	// The peer (lower priority) takes over 700ms later; the addresses go
+	// after the linger.
 	smRecv(t, i, up+700*time.Millisecond, "10.0.0.2", 100)
-	smExpect(t, i, "remove vips", "master->backup at 3.91875s: resign: 10.0.0.2 (prio 100) took over")
+	smExpect(t, i, "master->backup at 3.91875s: resign: 10.0.0.2 (prio 100) took over")
 	smExpectState(t, i, StateBackup, StateBackup)
+	smExpectDeadline(t, i, up+700*time.Millisecond+handoverLinger)
+	i.Tick(smAt(up + 700*time.Millisecond + handoverLinger))
+	smExpect(t, i, "remove vips")
 	// Hold until up+10.7s: the lower priority adverts keep us Backup.
 	var last time.Duration
 	for at := up + 1700*time.Millisecond; at < up+10700*time.Millisecond; at += time.Second {
@@ -814,4 +839,120 @@ func TestInstanceAdvertsStayOnGrid(t *testing.T) {
 		smExpect(t, i, "advert 0")
 		smExpectDeadline(t, i, start+time.Duration(k+1)*iv)
 	}
+}
+
+// smHandedOver returns an instance of cfg that became Master, resigned and
+// heard 10.0.0.2 take over 700ms later, at the returned time, with its
+// outputs drained: a Backup whose addresses linger.
+func smHandedOver(t *testing.T, cfg InstanceConfig) (*Instance, time.Duration) {
+	t.Helper()
+	i, up := smMaster(t, cfg)
+	i.Resign(smAt(up), time.Minute)
+	smExpect(t, i, "advert 0")
+	heard := up + 700*time.Millisecond
+	smRecv(t, i, heard, "10.0.0.2", 100)
+	smExpect(t, i, fmt.Sprintf("master->backup at %v: resign: 10.0.0.2 (prio 100) took over", heard))
+	smExpectDeadline(t, i, heard+handoverLinger)
+	return i, heard
+}
+
+func TestInstanceLingerReportsNewState(t *testing.T) {
+	i, heard := smHandedOver(t, smConfig(200, "10.0.0.1"))
+	s := i.Snapshot()
+	if s.State != StateBackup || s.Wanted != StateBackup || s.MasterAddr != netip.MustParseAddr("10.0.0.2") ||
+		s.MasterPriority != 100 || !s.LastTransition.Equal(smAt(heard)) ||
+		s.Transitions[[2]State{StateMaster, StateBackup}] != 1 {
+		t.Fatalf("lingering snapshot %+v", s)
+	}
+	i.Tick(smAt(heard + handoverLinger))
+	smExpect(t, i, "remove vips")
+	// Then the ordinary Backup timer.
+	smExpectDeadline(t, i, heard+smSec(3.21875))
+}
+
+// The new master's further adverts during the linger change nothing about
+// it; nor do they once stopped.
+func TestInstanceLingerSecondAdvert(t *testing.T) {
+	i, heard := smHandedOver(t, smConfig(200, "10.0.0.1"))
+	smRecv(t, i, heard+5*time.Millisecond, "10.0.0.2", 100)
+	smExpect(t, i)
+	smExpectDeadline(t, i, heard+handoverLinger)
+	i.Tick(smAt(heard + handoverLinger))
+	smExpect(t, i, "remove vips")
+	i.Tick(smAt(heard + 2*handoverLinger))
+	smExpect(t, i)
+
+	s, up := smMaster(t, smConfig(200, "10.0.0.1"))
+	s.Shutdown(smAt(up))
+	s.TakeOutputs()
+	smRecv(t, s, up+time.Second, "10.0.0.2", 100)
+	smRecv(t, s, up+time.Second+time.Millisecond, "10.0.0.2", 100)
+	smExpect(t, s, "master->stop at 4.21875s: shutdown: 10.0.0.2 (prio 100) took over")
+	smExpectDeadline(t, s, up+time.Second+handoverLinger)
+	s.Tick(smAt(up + time.Second + handoverLinger))
+	smExpect(t, s, "remove vips")
+}
+
+// Shutdown during the linger after a Resign stops at once and removes the
+// addresses when the linger ends, not before: Stopped waits for it.
+func TestInstanceShutdownDuringLinger(t *testing.T) {
+	i, heard := smHandedOver(t, smConfig(200, "10.0.0.1"))
+	i.Shutdown(smAt(heard + 2*time.Millisecond))
+	smExpect(t, i, fmt.Sprintf("backup->stop at %v: shutdown", heard+2*time.Millisecond))
+	if i.Stopped() {
+		t.Fatal("Stopped while the addresses linger")
+	}
+	smExpectDeadline(t, i, heard+handoverLinger)
+	i.Tick(smAt(heard + handoverLinger))
+	smExpect(t, i, "remove vips")
+	if !i.Stopped() || !i.NextDeadline().IsZero() {
+		t.Fatalf("Stopped %v, NextDeadline %v", i.Stopped(), i.NextDeadline())
+	}
+}
+
+// A fault during the linger removes the addresses at once.
+func TestInstanceFaultDuringLinger(t *testing.T) {
+	i, heard := smHandedOver(t, smConfig(200, "10.0.0.1"))
+	i.SetFault(smAt(heard+time.Millisecond), true, "link")
+	smExpect(t, i, "remove vips", fmt.Sprintf("backup->fault at %v: fault: link", heard+time.Millisecond))
+	if !i.NextDeadline().IsZero() {
+		t.Fatalf("timers armed in fault: %v", i.NextDeadline())
+	}
+	i.Tick(smAt(heard + handoverLinger))
+	smExpect(t, i)
+}
+
+// The new master gives up at once (priority 0) and Skew_Time runs out
+// before the linger: the instance becomes Master again and keeps its
+// addresses throughout; the linger is over.
+func TestInstanceMasterAgainDuringLinger(t *testing.T) {
+	i, heard := smHandedOver(t, smConfig(254, "10.0.0.1"))
+	smRecv(t, i, heard, "10.0.0.2", 0)
+	skew := SkewTime(2, 254, time.Second) // 2/256 s < handoverLinger
+	smExpectDeadline(t, i, heard+skew)
+	i.Tick(smAt(heard + skew))
+	smExpect(t, i, "advert 254", "add vips", "announce",
+		fmt.Sprintf("backup->master at %v: priority 0 advert from 10.0.0.2", heard+skew))
+	smExpectDeadline(t, i, heard+skew+time.Second)
+	i.Tick(smAt(heard + handoverLinger))
+	smExpect(t, i)
+
+	// Both timers due in the same Tick: Master, and no removal in between.
+	cfg := smConfig(192, "10.0.0.1")
+	cfg.Version, cfg.AdvertInterval = 3, 40*time.Millisecond
+	if skew := SkewTime(3, 192, cfg.AdvertInterval); skew != handoverLinger {
+		t.Fatalf("setup: Skew_Time %v, want %v", skew, handoverLinger)
+	}
+	j, up := smMaster(t, cfg)
+	j.Resign(smAt(up), time.Minute)
+	j.TakeOutputs()
+	took := up + 20*time.Millisecond
+	smRecv(t, j, took, "10.0.0.2", 100)
+	smRecv(t, j, took, "10.0.0.2", 0)
+	j.TakeOutputs()
+	smExpectDeadline(t, j, took+handoverLinger)
+	j.Tick(smAt(took + handoverLinger))
+	smExpect(t, j, "advert 192", "add vips", "announce",
+		fmt.Sprintf("backup->master at %v: priority 0 advert from 10.0.0.2", took+handoverLinger))
+	smExpectDeadline(t, j, took+handoverLinger+cfg.AdvertInterval)
 }

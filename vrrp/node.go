@@ -190,7 +190,8 @@ func NewNode(cfg NodeConfig, platform Platform, logger *slog.Logger) *Node {
 
 // Run runs the node until ctx is cancelled, then stops every instance the
 // make-before-break way (a master keeps its addresses until a peer has taken
-// over, bounded by Master_Down_Interval) and returns.
+// over and for a short linger after, bounded by Master_Down_Interval) and
+// returns once every address is removed.
 func (n *Node) Run(ctx context.Context) error { return n.RunNotify(ctx, nil) }
 
 // RunNotify is Run, calling started (if not nil) once every socket is open
@@ -517,7 +518,7 @@ func withLocal(pc InstanceConfig, local netip.Addr) InstanceConfig {
 func (n *Node) reapRetired() {
 	kept := n.instances[:0]
 	for _, ri := range n.instances {
-		if ri.retiring && ri.inst.State() == StateStop {
+		if ri.retiring && ri.inst.Stopped() {
 			if ri.vipsHeld {
 				n.removeVIPs(ri)
 			}
@@ -868,7 +869,7 @@ func (n *Node) afterInput(now time.Time) {
 		}
 	}
 	for _, ri := range n.instances {
-		if ri.retiring && ri.inst.State() == StateStop {
+		if ri.retiring && ri.inst.Stopped() {
 			n.reapRetired()
 			break
 		}
@@ -988,8 +989,11 @@ func (n *Node) scheduleAnnouncements(ri *runtimeInstance, now time.Time) {
 	}
 }
 
+// runAnnouncements sends the announcements that are due. Only a Master
+// announces: an instance that keeps its addresses for a moment after a
+// handover must not pull the clients back from the new Master.
 func (n *Node) runAnnouncements(ri *runtimeInstance, now time.Time) {
-	if !ri.vipsHeld {
+	if !ri.vipsHeld || ri.inst.State() != StateMaster {
 		ri.announceAt, ri.refreshAt = nil, time.Time{}
 		return
 	}
@@ -1026,14 +1030,15 @@ func (n *Node) announceAddr(ri *runtimeInstance, a netip.Addr) {
 }
 
 // handleAddrRemoved restores a VIP removed behind vigil's back while the
-// instance holds it, and announces it again.
+// instance is Master, and announces it again. One removed while the
+// instance keeps its addresses after a handover is left removed.
 func (n *Node) handleAddrRemoved(dev string, p netip.Prefix) {
 	for _, ri := range n.instances {
 		for _, v := range ri.cfg.VIPs {
 			if v.Prefix.Addr() != p.Addr() || v.Dev != dev {
 				continue
 			}
-			if !ri.vipsHeld {
+			if !ri.vipsHeld || ri.inst.State() != StateMaster {
 				ri.vipPresent[v.Prefix] = false
 				continue
 			}
@@ -1070,7 +1075,7 @@ func (n *Node) maxStopWait() time.Duration {
 
 func (n *Node) allStopped() bool {
 	for _, ri := range n.instances {
-		if ri.inst.State() != StateStop {
+		if !ri.inst.Stopped() {
 			return false
 		}
 	}

@@ -65,6 +65,7 @@ type fakeAddrs struct {
 	mu      sync.Mutex
 	present map[netip.Prefix]bool
 	log     []string
+	delAt   time.Time // last Remove
 }
 
 func (a *fakeAddrs) Add(v VIP) error {
@@ -80,6 +81,7 @@ func (a *fakeAddrs) Remove(v VIP) error {
 	defer a.mu.Unlock()
 	delete(a.present, v.Prefix)
 	a.log = append(a.log, "del "+v.Prefix.String())
+	a.delAt = time.Now()
 	return nil
 }
 
@@ -351,7 +353,8 @@ func TestNodeTrackScriptFault(t *testing.T) {
 }
 
 // Stopping a master sends a priority-0 advert and keeps the VIP until a
-// peer's advert shows it has taken over.
+// peer's advert shows it has taken over, and for the linger after it; Run
+// returns only once the VIP is gone.
 func TestNodeStopIsMakeBeforeBreak(t *testing.T) {
 	fp := newFakePlatform()
 	cfg := testNodeInstance(150)
@@ -375,6 +378,7 @@ func TestNodeStopIsMakeBeforeBreak(t *testing.T) {
 	peer := netip.MustParseAddr("10.99.0.12")
 	adv := &Advert{Version: 3, Type: 1, VRID: 51, Priority: 100, Interval: 100 * time.Millisecond, Addrs: []netip.Addr{vip.Addr()}}
 	b, _ := adv.Marshal(peer, MulticastGroupV4)
+	sent := time.Now()
 	fp.conn.in <- Received{Src: peer, Dst: MulticastGroupV4, HopLimit: 255, Payload: b}
 	select {
 	case <-done:
@@ -384,6 +388,59 @@ func TestNodeStopIsMakeBeforeBreak(t *testing.T) {
 	}
 	if fp.addrs.has(vip) {
 		t.Fatal("VIP left behind after stop")
+	}
+	fp.addrs.mu.Lock()
+	delAt := fp.addrs.delAt
+	fp.addrs.mu.Unlock()
+	if d := delAt.Sub(sent); d < handoverLinger {
+		t.Fatalf("VIP removed %v after the peer's advert, want at least the linger %v", d, handoverLinger)
+	}
+}
+
+// While an instance keeps its addresses after a handover it announces
+// nothing: a pending second burst would pull the clients back to it just
+// before it removes them.
+func TestNodeNoAnnouncementsDuringLinger(t *testing.T) {
+	fp := newFakePlatform()
+	cfg := testNodeInstance(150)
+	n := NewNode(NodeConfig{Instances: []NodeInstance{cfg}}, fp.platform(), nil)
+	ri := &runtimeInstance{cfg: cfg, inst: NewInstance(cfg.Protocol), ann: fp.ann,
+		recvErrors: map[Reason]uint64{}, vipPresent: map[netip.Prefix]bool{}}
+	n.addInstance(ri)
+	t0 := time.Unix(1000, 0)
+	ri.inst.Start(t0)
+	up := ri.inst.NextDeadline()
+	ri.inst.Tick(up)
+	n.afterInput(up) // master: VIP added, first burst of 3 sent
+	if c := fp.ann.count(); c != 3 || !ri.vipsHeld {
+		t.Fatalf("announcements %d, held %v", c, ri.vipsHeld)
+	}
+	// Shutdown and a peer takes over before the second burst (50ms).
+	now := up.Add(10 * time.Millisecond)
+	ri.inst.Shutdown(now)
+	peer := netip.MustParseAddr("10.99.0.12")
+	adv := &Advert{Version: 3, Type: 1, VRID: 51, Priority: 100, Interval: 20 * time.Millisecond, Addrs: cfg.Protocol.VIPs}
+	now = up.Add(45 * time.Millisecond)
+	if r := ri.inst.Receive(now, peer, adv); r != "" {
+		t.Fatal(r)
+	}
+	n.afterInput(now)
+	if ri.inst.State() != StateStop || !ri.vipsHeld || ri.inst.Stopped() || n.allStopped() {
+		t.Fatalf("state %v held %v", ri.inst.State(), ri.vipsHeld)
+	}
+	// The second burst falls due during the linger.
+	now = up.Add(50 * time.Millisecond)
+	n.handleTick(now)
+	if c := fp.ann.count(); c != 3 {
+		t.Fatalf("announcements %d during the linger, want still 3", c)
+	}
+	now = up.Add(45*time.Millisecond + handoverLinger)
+	n.handleTick(now)
+	if ri.vipsHeld || fp.addrs.has(cfg.VIPs[0].Prefix) || !n.allStopped() {
+		t.Fatalf("after the linger: held %v", ri.vipsHeld)
+	}
+	if c := fp.ann.count(); c != 3 {
+		t.Fatalf("announcements %d, want 3", c)
 	}
 }
 

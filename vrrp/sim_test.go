@@ -433,9 +433,13 @@ func TestSimShutdownMakeBeforeBreak(t *testing.T) {
 
 	// From here on, at every executed output, someone holds the VIPs.
 	gap := false
+	var r3Released time.Time
 	s.check = func() {
 		if len(s.holders(51)) == 0 {
 			gap = true
+		}
+		if !r3.holds[51] && r3Released.IsZero() {
+			r3Released = s.now
 		}
 	}
 	shutdown := s.now
@@ -449,13 +453,17 @@ func TestSimShutdownMakeBeforeBreak(t *testing.T) {
 		t.Fatalf("states r1 %v r3 %v", r1.inst("VI_1").State(), r3.inst("VI_1").State())
 	}
 	// r2 takes over Skew_Time after the priority 0 advert reaches it; r3
-	// removes its VIPs when r2's first advert reaches it: both held the
-	// VIPs for one link latency.
+	// stops when r2's first advert reaches it and removes its VIPs
+	// handoverLinger later, when r2 has announced them: both held the VIPs
+	// for one link latency plus the linger.
 	up := s.transitionsTo("r2", "VI_1", StateMaster)
 	stop := s.transitionsTo("r3", "VI_1", StateStop)
 	wantUp := shutdown.Add(s.latency + SkewTime(2, 150, time.Second))
 	if len(up) != 1 || !up[0].at.Equal(wantUp) || len(stop) != 1 || !stop[0].at.Equal(wantUp.Add(s.latency)) {
 		t.Fatalf("r2 master %v (want %v), r3 stop %v\n%s", up, wantUp.Sub(smT0), stop, s.transitionLog())
+	}
+	if want := stop[0].at.Add(handoverLinger); !r3Released.Equal(want) {
+		t.Fatalf("r3 removed its VIPs at %v, want %v", r3Released.Sub(smT0), want.Sub(smT0))
 	}
 	if got := s.transitionsTo("r1", "VI_1", StateMaster); len(got) != 0 {
 		t.Fatalf("r1 became master: %v", got)
@@ -579,5 +587,55 @@ func TestSimSyncGroupAcrossNodes(t *testing.T) {
 	s.expectMasters("VI_2", "r2")
 	if split != "" {
 		t.Fatalf("group members disagreed: %s\n%s", split, s.transitionLog())
+	}
+}
+
+// Resigning a sync group hands both members over make-before-break: the
+// member that hears the peer first lingers, and so does the member the
+// group moves with it, so each keeps its addresses until the peer (whose
+// members become Master together) has announced them.
+func TestSimSyncGroupResignLingers(t *testing.T) {
+	s := newSimNet(t, time.Millisecond, 1)
+	vi1 := smConfig(200, "10.0.0.1")
+	vi2 := smConfig(200, "10.0.0.1")
+	vi2.Name, vi2.VRID = "VI_2", 52
+	vi2.VIPs = []netip.Addr{netip.MustParseAddr("198.51.100.10")}
+	r1 := s.addNode("r1", "10.0.0.1", vi1, vi2)
+	vi1.Priority, vi2.Priority = 100, 100
+	r2 := s.addNode("r2", "10.0.0.2", vi1, vi2)
+	r1.addGroup("VG1", "VI_1", "VI_2")
+	r2.addGroup("VG1", "VI_1", "VI_2")
+	s.startAll()
+	s.runFor(10 * time.Second)
+	s.expectMasters("VI_1", "r1")
+	s.expectMasters("VI_2", "r1")
+
+	released := map[uint8]time.Time{}
+	gap := ""
+	s.check = func() {
+		for _, vrid := range []uint8{51, 52} {
+			if len(s.holders(vrid)) == 0 && gap == "" {
+				gap = fmt.Sprintf("%v: VRID %d unheld", s.now.Sub(smT0), vrid)
+			}
+			if !r1.holds[vrid] && released[vrid].IsZero() {
+				released[vrid] = s.now
+			}
+		}
+	}
+	s.input(r1, func(now time.Time) {
+		r1.inst("VI_1").Resign(now, time.Minute)
+		r1.inst("VI_2").Resign(now, time.Minute)
+	})
+	s.runFor(5 * time.Second)
+	if gap != "" {
+		t.Fatalf("%s\n%s", gap, s.transitionLog())
+	}
+	s.expectMasters("VI_1", "r2")
+	s.expectMasters("VI_2", "r2")
+	down := s.transitionsTo("r1", "VI_1", StateBackup)
+	want := down[len(down)-1].at.Add(handoverLinger)
+	if !released[51].Equal(want) || !released[52].Equal(want) {
+		t.Fatalf("r1 removed VI_1's VIPs at %v and VI_2's at %v, want both at %v\n%s",
+			released[51].Sub(smT0), released[52].Sub(smT0), want.Sub(smT0), s.transitionLog())
 	}
 }
