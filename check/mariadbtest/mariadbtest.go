@@ -32,6 +32,8 @@ import (
 	"time"
 
 	"github.com/go-sql-driver/mysql"
+
+	"github.com/vigil-lb/vigil/internal/spawn"
 )
 
 // Accounts every server has. The monitor account holds only what vigil's
@@ -243,9 +245,10 @@ func (s *Server) launch(server string, sizing []string, opts Options) error {
 	argv := append(append(slices.Clone(opts.Wrapper), server), args...)
 	cmd := exec.Command(argv[0], argv[1:]...)
 	// Own process group (a test's Ctrl-C does not reach it first), and
-	// killed if the test binary dies without cleaning up.
+	// killed if the test binary dies without cleaning up: forked from the
+	// spawn thread, so that no other thread's exit kills it.
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
+	if err := spawn.Start(cmd); err != nil {
 		return err
 	}
 	s.cmd, s.exited = cmd, make(chan struct{})

@@ -7,11 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/vigil-lb/vigil/internal/spawn"
 )
 
 // stopGrace is how long Stop waits after SIGTERM before it kills the
@@ -38,32 +39,6 @@ type Proc struct {
 type spawnRequest struct {
 	cmd  *exec.Cmd
 	errc chan error
-}
-
-var (
-	spawnOnce sync.Once
-	spawnc    chan spawnRequest
-)
-
-// spawn starts cmd from one OS thread that stays locked for the life of the
-// process. Started processes carry PR_SET_PDEATHSIG=SIGKILL so they die with
-// a crashed test binary, and the kernel delivers that signal when the
-// *thread* that forked them exits. Go destroys threads whose goroutine exits
-// while locked (netns code does that on purpose), so forking from an
-// arbitrary thread would let an unrelated goroutine kill our processes.
-func spawn(cmd *exec.Cmd) error {
-	spawnOnce.Do(func() {
-		spawnc = make(chan spawnRequest)
-		go func() {
-			runtime.LockOSThread()
-			for req := range spawnc {
-				req.errc <- req.cmd.Start()
-			}
-		}()
-	})
-	errc := make(chan error, 1)
-	spawnc <- spawnRequest{cmd: cmd, errc: errc}
-	return <-errc
 }
 
 // startProc starts argv in h's namespace with its output in a log file in
@@ -108,7 +83,7 @@ func (h *Host) startProc(tb TB, dir string, argv []string) *Proc {
 	if !h.topo.track(p) {
 		tb.Fatalf("lab: %s: topology is closed", h.name)
 	}
-	if err := spawn(cmd); err != nil {
+	if err := spawn.Start(cmd); err != nil {
 		h.topo.untrack(p)
 		tb.Fatalf("lab: %s: starting %s: %v", h.name, strings.Join(argv, " "), err)
 	}
