@@ -28,9 +28,15 @@ type testNS struct {
 // newTestNS creates a network namespace with lo up, removed when the test
 // ends. With noDAD, IPv6 duplicate address detection is off for every
 // interface created in it, so addresses (and link-locals) are usable at
-// once. Tests that need namespaces are skipped unless run as root.
+// once. Tests that need namespaces are integration tests: they are skipped
+// under go test -short (make unit), CI=true or not, as internal/lab's
+// Require does, and otherwise unless run as root (with CI=true a missing
+// root fails them instead).
 func newTestNS(t *testing.T, noDAD bool) *testNS {
 	t.Helper()
+	if testing.Short() {
+		t.Skip("network namespace test, skipped with -short")
+	}
 	if os.Geteuid() != 0 {
 		if os.Getenv("CI") == "true" {
 			t.Fatal("network namespace tests need root (CI=true: a missing prerequisite fails)")
