@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -281,18 +282,7 @@ func (s *stack) startPrometheus() {
 	t := s.t
 	t.Helper()
 	s.promDir = t.TempDir()
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: %s
-  scrape_timeout: %s
-  evaluation_interval: %s
-rule_files:
-  - %q
-scrape_configs:
-  - job_name: vigil
-    static_configs:
-      - targets: [%q, %q]
-`, model(scrapeInterval), model(scrapeTimeout), model(evalInterval),
-		filepath.Join(s.root, rulesFile), s.d1.target(), s.d2.target())
+	cfg := prometheusConfig(filepath.Join(s.root, rulesFile), s.d1.target(), s.d2.target())
 	path := filepath.Join(s.promDir, "prometheus.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
@@ -310,6 +300,26 @@ scrape_configs:
 		}
 		return s.prom.ready()
 	}, "prometheus to be ready")
+}
+
+// prometheusConfig is the configuration of the tests' Prometheus: the
+// stack's intervals, the rules file, and the targets as job="vigil".
+func prometheusConfig(rules string, targets ...string) string {
+	quoted := make([]string, len(targets))
+	for i, target := range targets {
+		quoted[i] = strconv.Quote(target)
+	}
+	return fmt.Sprintf(`global:
+  scrape_interval: %s
+  scrape_timeout: %s
+  evaluation_interval: %s
+rule_files:
+  - %q
+scrape_configs:
+  - job_name: vigil
+    static_configs:
+      - targets: [%s]
+`, model(scrapeInterval), model(scrapeTimeout), model(evalInterval), rules, strings.Join(quoted, ", "))
 }
 
 // model renders a duration as Prometheus's configuration writes it.

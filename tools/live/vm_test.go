@@ -329,22 +329,12 @@ func (v *vmVigil) webhook(status, alertname string, rs netip.Addr, fingerprint s
 }
 
 // startVMPrometheus runs Prometheus on the VM's loopback with the stack's
-// intervals, scraping vigil at target as job="vigil" with the rules file,
-// and returns its API once it is ready.
+// configuration (prometheusConfig) for vigil at target, and returns its
+// API once it is ready.
 func startVMPrometheus(t *testing.T, bin, rules, target string) *promAPI {
 	t.Helper()
 	dir := t.TempDir()
-	cfg := fmt.Sprintf(`global:
-  scrape_interval: %s
-  scrape_timeout: %s
-  evaluation_interval: %s
-rule_files:
-  - %q
-scrape_configs:
-  - job_name: vigil
-    static_configs:
-      - targets: [%q]
-`, model(scrapeInterval), model(scrapeTimeout), model(evalInterval), rules, target)
+	cfg := prometheusConfig(rules, target)
 	path := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
