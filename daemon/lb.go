@@ -14,9 +14,11 @@ import (
 	"github.com/vigil-lb/vigil/ipvs"
 )
 
-// resyncInterval is how often the load balancer reconciles even when
-// nothing changed: it repairs changes made behind vigil's back and
-// refreshes the kernel counters for metrics.
+// resyncInterval is how often the load balancer reads the whole IPVS
+// table: the pass that does repairs changes made behind vigil's back and
+// refreshes every kernel counter for metrics. Passes in between, started
+// by health-check transitions, overrides and reloads, read only the
+// services whose desired state changed (ipvs.Options.ResyncInterval).
 const resyncInterval = 5 * time.Second
 
 // lb owns the IPVS side: one goroutine (run) owns the reconciler, the
@@ -24,7 +26,6 @@ const resyncInterval = 5 * time.Second
 // scheduler runs the health checks and pokes it on every status change.
 type lb struct {
 	logger *slog.Logger
-	kernel ipvs.Kernel
 	rec    *ipvs.Reconciler
 	sched  *check.Scheduler
 
@@ -46,13 +47,18 @@ type lb struct {
 
 func newLB(kernel ipvs.Kernel, stateDir string, lateness func(string, time.Duration), base *slog.Logger) (*lb, error) {
 	logger := base.With("component", "ipvs")
-	rec, err := ipvs.NewReconciler(ipvs.Options{Kernel: kernel, StateDir: stateDir, DrainGrace: 30 * time.Second, Logger: logger})
+	rec, err := ipvs.NewReconciler(ipvs.Options{
+		Kernel:         kernel,
+		StateDir:       stateDir,
+		DrainGrace:     30 * time.Second,
+		ResyncInterval: resyncInterval,
+		Logger:         logger,
+	})
 	if err != nil {
 		return nil, err
 	}
 	l := &lb{
 		logger:    logger,
-		kernel:    kernel,
 		rec:       rec,
 		poke:      make(chan struct{}, 1),
 		cmds:      make(chan func()),
@@ -156,7 +162,12 @@ func (l *lb) run(ctx context.Context) {
 			continue
 		}
 		l.reconcile(ctx)
+		// Reconcile again by the next full read (passes started by
+		// changes in between do not postpone it) or drain deadline.
 		next := resyncInterval
+		if t, ok := l.rec.NextResync(); ok {
+			next = min(next, max(time.Until(t), 10*time.Millisecond))
+		}
 		if d, ok := l.rec.NextDeadline(); ok {
 			next = min(next, max(time.Until(d), 10*time.Millisecond))
 		}
@@ -212,22 +223,13 @@ func (l *lb) reconcile(ctx context.Context) {
 		l.ipvsUp = true
 		l.stats.LastSuccess = time.Now()
 	}
-	var table []ipvs.Service
-	if l.ipvsUp {
-		if t, err := l.kernel.Services(ctx); err == nil {
-			table = t
-		}
-	}
-	l.publish(status, table, snaps)
+	l.publish(status, snaps)
 }
 
 // publish builds the metrics snapshot: configuration joined with the
-// kernel table.
-func (l *lb) publish(status []ipvs.VSStatus, table []ipvs.Service, checks []check.Snapshot) {
-	inKernel := map[ipvs.ServiceKey]ipvs.Service{}
-	for _, s := range table {
-		inKernel[s.Key] = s
-	}
+// kernel table as the pass left it (ipvs.Reconciler.Observed), so that
+// metrics cost no second read of the table.
+func (l *lb) publish(status []ipvs.VSStatus, checks []check.Snapshot) {
 	s := &collector.LBSnapshot{IPVSUp: l.ipvsUp, Checks: checks, Reconcile: l.stats}
 	s.Reconcile.Changes = map[string]uint64{}
 	for k, v := range l.stats.Changes {
@@ -238,7 +240,11 @@ func (l *lb) publish(status []ipvs.VSStatus, table []ipvs.Service, checks []chec
 		checkUp[c.ID] = c.Up
 	}
 	for i, vs := range l.cfg.virtualServers {
-		ks, present := inKernel[vs.Key]
+		var ks ipvs.Service
+		present := false
+		if l.ipvsUp {
+			ks, present = l.rec.Observed(vs.Key)
+		}
 		st := collector.VirtualServerState{Name: vs.Name, Key: vs.Key, Scheduler: vs.Scheduler, InKernel: present, Stats: ks.Stats}
 		if i < len(status) {
 			st.Status = status[i]

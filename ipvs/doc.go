@@ -10,7 +10,15 @@
 //   - A Reconciler (reconcile.go) reads the kernel table and applies the
 //     fewest operations that make the services vigil owns match the desired
 //     table. Everything but a service's key is changed in place. It never
-//     flushes and never touches a service it does not own.
+//     flushes and never touches a service it does not own. With
+//     Options.ResyncInterval it reads the whole table only that often (the
+//     pass that does repairs changes made behind vigil's back); a pass in
+//     between reads and plans only the services whose desired state
+//     changed, so one weight change costs one service's read, not the
+//     table's. If the kernel turns out not to be as read (an operation
+//     fails with ENOENT or EEXIST), the pass reads everything and plans
+//     again. Reconciler.Observed is the table as the last pass left it,
+//     for metrics.
 //   - Ownership (ownership.go) is recorded, not guessed: the keys of the
 //     services vigil created or adopted, and the pending drains, live in
 //     StateFile under the state directory, written atomically. A desired

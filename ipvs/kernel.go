@@ -22,6 +22,11 @@ type Kernel interface {
 	// Services returns every virtual service in the kernel, vigil's or
 	// not, with its destinations and counters.
 	Services(ctx context.Context) ([]Service, error)
+	// Service returns the virtual service with key, with its destinations
+	// and counters: what Services returns for it, at the cost of reading
+	// one service. A missing service is an error satisfying
+	// errors.Is(err, os.ErrNotExist).
+	Service(ctx context.Context, key ServiceKey) (Service, error)
 	// CreateService adds the service; its Destinations are ignored.
 	CreateService(ctx context.Context, s Service) error
 	// UpdateService replaces the attributes (scheduler, flags, timeout,

@@ -75,7 +75,8 @@ func (k *NetlinkKernel) do(ctx context.Context, fn func(cfipvs.Client) error) er
 	return fn(c)
 }
 
-// Services implements Kernel.
+// Services implements Kernel: one dump of the services, then one dump of
+// the destinations of each.
 func (k *NetlinkKernel) Services(ctx context.Context) ([]Service, error) {
 	var out []Service
 	err := k.do(ctx, func(c cfipvs.Client) error {
@@ -91,23 +92,48 @@ func (k *NetlinkKernel) Services(ctx context.Context) ([]Service, error) {
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			s, err := fromKernelService(cs)
+			s, err := withDestinations(c, cs)
 			if err != nil {
 				return err
-			}
-			ds, err := c.Destinations(cs.Service)
-			if err != nil && !errors.Is(err, os.ErrNotExist) {
-				return fmt.Errorf("ipvs: listing destinations of %s: %w", s.Key, mapErrno(err))
-			}
-			s.Destinations = make([]Destination, 0, len(ds))
-			for _, d := range ds {
-				s.Destinations = append(s.Destinations, fromKernelDestination(d))
 			}
 			out = append(out, s)
 		}
 		return nil
 	})
 	return out, err
+}
+
+// Service implements Kernel: one request for the service, one dump of its
+// destinations.
+func (k *NetlinkKernel) Service(ctx context.Context, key ServiceKey) (Service, error) {
+	var out Service
+	err := k.do(ctx, func(c cfipvs.Client) error {
+		cs, err := c.Service(toKernelService(Service{Key: key}))
+		if err != nil {
+			// The kernel answers ESRCH for a missing service.
+			return fmt.Errorf("ipvs: reading service %s: %w", key, mapErrno(err))
+		}
+		out, err = withDestinations(c, cs)
+		return err
+	})
+	return out, err
+}
+
+// withDestinations converts cs and reads its destinations.
+func withDestinations(c cfipvs.Client, cs cfipvs.ServiceExtended) (Service, error) {
+	s, err := fromKernelService(cs)
+	if err != nil {
+		return Service{}, err
+	}
+	ds, err := c.Destinations(cs.Service)
+	if err != nil && !errors.Is(err, os.ErrNotExist) { // no destinations: an empty dump
+		return Service{}, fmt.Errorf("ipvs: listing destinations of %s: %w", s.Key, mapErrno(err))
+	}
+	s.Destinations = make([]Destination, 0, len(ds))
+	for _, d := range ds {
+		s.Destinations = append(s.Destinations, fromKernelDestination(d))
+	}
+	return s, nil
 }
 
 // CreateService implements Kernel.

@@ -31,6 +31,17 @@ type fakeClient struct {
 
 func (c *fakeClient) Services() ([]cfipvs.ServiceExtended, error) { return c.svcs, c.svcsErr }
 
+// Service answers as the kernel does: ESRCH for a missing service.
+func (c *fakeClient) Service(s cfipvs.Service) (cfipvs.ServiceExtended, error) {
+	c.calls = append(c.calls, fmt.Sprintf("get %v %s:%d fwmark=%d", s.Family, s.Address, s.Port, s.FWMark))
+	for _, cs := range c.svcs {
+		if cs.Family == s.Family && cs.Protocol == s.Protocol && cs.Address == s.Address && cs.Port == s.Port && cs.FWMark == s.FWMark {
+			return cs, nil
+		}
+	}
+	return cfipvs.ServiceExtended{}, unix.ESRCH
+}
+
 func (c *fakeClient) Destinations(s cfipvs.Service) ([]cfipvs.DestinationExtended, error) {
 	d, ok := c.dests[s.FWMark+uint32(s.Port)]
 	if !ok {
@@ -143,6 +154,25 @@ func TestNetlinkKernelServices(t *testing.T) {
 	}
 	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
 		t.Errorf("Services (-want +got):\n%s", diff)
+	}
+
+	// One service: the same, from one request and one dump.
+	fc.calls = nil
+	for i, key := range []ServiceKey{want[0].Key, want[1].Key} {
+		got, err := k.Service(context.Background(), key)
+		if err != nil {
+			t.Fatalf("Service(%s): %v", key, err)
+		}
+		if diff := cmp.Diff(want[i], got, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+			t.Errorf("Service(%s) (-want +got):\n%s", key, diff)
+		}
+	}
+	if diff := cmp.Diff([]string{"get INET 192.0.2.1:80 fwmark=0", "get INET6 invalid IP:0 fwmark=7"}, fc.calls); diff != "" {
+		t.Errorf("requests (-want +got):\n%s", diff)
+	}
+	missing := AddrKey(TCP, netip.MustParseAddrPort("192.0.2.1:81"))
+	if _, err := k.Service(context.Background(), missing); !errors.Is(err, os.ErrNotExist) || !errors.Is(err, unix.ESRCH) {
+		t.Errorf("Service(missing) = %v, want os.ErrNotExist (ESRCH)", err)
 	}
 
 	fc.svcs, fc.svcsErr = nil, os.ErrNotExist

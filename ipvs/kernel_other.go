@@ -26,6 +26,11 @@ func unsupported() error {
 // Services implements Kernel.
 func (k *NetlinkKernel) Services(context.Context) ([]Service, error) { return nil, unsupported() }
 
+// Service implements Kernel.
+func (k *NetlinkKernel) Service(context.Context, ServiceKey) (Service, error) {
+	return Service{}, unsupported()
+}
+
 // CreateService implements Kernel.
 func (k *NetlinkKernel) CreateService(context.Context, Service) error { return unsupported() }
 

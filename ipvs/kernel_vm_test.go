@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/vishvananda/netlink"
 	"github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
@@ -103,9 +104,7 @@ func netnsKernel(t *testing.T) ipvs.Kernel {
 // through the real adapter and kernel.
 func TestKernelReconcileScenarios(t *testing.T) {
 	vmtest.Require(t)
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) { sc.run(t, netnsKernel) })
-	}
+	runScenarios(t, netnsKernel)
 }
 
 // upstreamSchedulers are the schedulers of net/netfilter/ipvs.
@@ -256,6 +255,21 @@ func TestKernelMatrix(t *testing.T) {
 	if err != nil || res != (ipvs.Result{}) {
 		t.Errorf("second pass: %+v, %v", res, err)
 	}
+	// Reading one service gives what reading them all gives for it.
+	all, err := k.Services(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range all {
+		one, err := k.Service(ctx, s.Key)
+		if err != nil {
+			t.Errorf("Service(%s): %v", s.Key, err)
+			continue
+		}
+		if diff := cmp.Diff(s, one, cmp.Comparer(func(a, b netip.AddrPort) bool { return a == b })); diff != "" {
+			t.Errorf("Service(%s) differs from Services (-all +one):\n%s", s.Key, diff)
+		}
+	}
 	if t.Failed() {
 		t.Logf("read back:\n%s", strings.Join(dump(t, k), "\n"))
 	}
@@ -272,11 +286,13 @@ func TestKernelErrors(t *testing.T) {
 		err  error
 		want error
 	}{
+		{"read missing service", errOf(k.Service(ctx, web)), os.ErrNotExist},
 		{"remove missing service", k.RemoveService(ctx, web), os.ErrNotExist},
 		{"update missing service", k.UpdateService(ctx, svc), os.ErrNotExist},
 		{"destination of missing service", k.CreateDestination(ctx, web, d), os.ErrNotExist},
 		{"create service", k.CreateService(ctx, svc), nil},
 		{"create it again", k.CreateService(ctx, svc), os.ErrExist},
+		{"read service without destinations", errOf(k.Service(ctx, web)), nil},
 		{"unknown scheduler", k.CreateService(ctx, ipvs.Service{Key: mark, Scheduler: "nosuch"}), ipvs.ErrUnknownScheduler},
 		{"update missing destination", k.UpdateDestination(ctx, web, d), os.ErrNotExist},
 		{"remove missing destination", k.RemoveDestination(ctx, web, d.Address), os.ErrNotExist},
@@ -288,6 +304,8 @@ func TestKernelErrors(t *testing.T) {
 		}
 	}
 }
+
+func errOf(_ ipvs.Service, err error) error { return err }
 
 // TestKernelLocalDestination: a real server at one of the director's own
 // addresses reads back as configured, so reconciling it is stable.

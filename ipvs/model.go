@@ -381,7 +381,7 @@ type Service struct {
 	// persistent clients pinned to it.
 	Withdrawn []netip.AddrPort
 
-	// Stats are the kernel's counters; only Kernel.Services fills them.
+	// Stats are the kernel's counters; only the Kernel's reads fill them.
 	Stats Stats
 }
 
@@ -394,7 +394,7 @@ type Destination struct {
 	// sends to this server (0 = no limit).
 	UpperThreshold, LowerThreshold uint32
 
-	// Stats are the kernel's counters; only Kernel.Services fills them.
+	// Stats are the kernel's counters; only the Kernel's reads fill them.
 	Stats DestinationStats
 }
 

@@ -26,6 +26,16 @@ type Options struct {
 	// configuration keeps its existing connections at weight 0 before it
 	// is deleted. 0 deletes at once.
 	DrainGrace time.Duration
+	// ResyncInterval bounds how long the Reconciler trusts the table it
+	// read. A pass reads the whole kernel table (one dump of the services
+	// and one of each service's destinations) when the last such read is
+	// ResyncInterval old or older; in between, a pass reads only the
+	// services it has to re-plan: those whose desired state differs from
+	// the previous pass's, those with a drain deadline due, and those the
+	// previous pass left unknown (an operation failed). A change made
+	// behind vigil's back to any other service is found, and repaired, by
+	// the next full read. 0 reads the whole table on every pass.
+	ResyncInterval time.Duration
 	// Logger receives decisions; nil discards them.
 	Logger *slog.Logger
 	// Now is the clock; nil is time.Now.
@@ -50,6 +60,23 @@ type Reconciler struct {
 	// the last pass that programmed it without error; a difference found
 	// later was made behind vigil's back (drift).
 	applied map[ServiceKey]Service
+
+	// resync is Options.ResyncInterval.
+	resync time.Duration
+	// fullAt is when a pass last read the whole table; zero when the next
+	// pass must (none has yet, or a failure left the table unknown).
+	fullAt time.Time
+	// lastWant is the previous pass's desired table, normalized: a pass
+	// that does not read the whole table re-plans only the services whose
+	// desired state differs from it.
+	lastWant map[ServiceKey]Service
+	// replan are services to re-plan on the next pass although their
+	// desired state did not change (their drain grace did).
+	replan map[ServiceKey]bool
+	// observed is the kernel table as the last pass left it, for
+	// Observed: services as read, by that pass or an earlier one, with
+	// the pass's own operations applied. nil after a failed read.
+	observed map[ServiceKey]Service
 	// unavailable is set while the kernel has no IPVS, so that it is
 	// logged once.
 	unavailable bool
@@ -126,6 +153,8 @@ func NewReconciler(opts Options) (*Reconciler, error) {
 		now:     opts.Now,
 		own:     own,
 		applied: map[ServiceKey]Service{},
+		resync:  max(opts.ResyncInterval, 0),
+		replan:  map[ServiceKey]bool{},
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
@@ -188,6 +217,8 @@ type op struct {
 
 // plan is the outcome of comparing the desired table with the kernel's.
 type plan struct {
+	full     bool         // the whole table was read and planned
+	keys     []ServiceKey // the services planned
 	ops      []op
 	expected map[ServiceKey]Service // owned services as they will be once ops are applied
 	dirty    bool                   // ownership or drains changed
@@ -198,33 +229,174 @@ type plan struct {
 // applies as much as it can: an error on one service does not stop the
 // others. With ErrUnavailable (wrapped) nothing was done; that is logged
 // once until IPVS appears.
+//
+// The pass reads the whole kernel table, or, within Options.ResyncInterval
+// of the last such read, only the services it has to re-plan; a change
+// made behind vigil's back to a service it does not read waits for the
+// next full read. What the pass does is never planned from anything but a
+// read of the same pass, and if an operation of a pass that did not read
+// everything finds the kernel other than read (a service or destination
+// missing, or already there), the pass reads the whole table and plans
+// again.
 func (r *Reconciler) Reconcile(ctx context.Context, desired []Service) (Result, error) {
 	want, err := normalizeDesired(desired)
 	if err != nil {
 		return Result{}, err
 	}
-	actual, err := r.kernel.Services(ctx)
-	if err != nil {
-		if errors.Is(err, ErrUnavailable) {
-			if !r.unavailable {
-				r.log.Warn("IPVS is not available; virtual services are not programmed until it is", "err", err)
-				r.unavailable = true
+	now := r.now()
+	full := r.fullDue(now)
+	var keys []ServiceKey
+	if !full {
+		keys = r.affected(want, now)
+	}
+	// The drift baselines of the services planned, for a second attempt:
+	// a failed operation makes them unknown.
+	var base map[ServiceKey]Service
+	if !full {
+		base = make(map[ServiceKey]Service, len(keys))
+		for _, k := range keys {
+			if s, ok := r.applied[k]; ok {
+				base[k] = s
 			}
-			return Result{}, err
 		}
-		return Result{}, fmt.Errorf("ipvs: reading the kernel table: %w", err)
 	}
-	if r.unavailable {
-		r.log.Info("IPVS is available")
-		r.unavailable = false
+	res, stale, err := r.pass(ctx, want, full, keys, now)
+	if stale {
+		r.log.Warn("IPVS table differs from what a targeted pass read; reading all of it and planning again", "err", err)
+		for k, s := range base {
+			if _, ok := r.applied[k]; !ok {
+				r.applied[k] = s
+			}
+		}
+		more, _, moreErr := r.pass(ctx, want, true, nil, now)
+		res = res.plus(more)
+		err = moreErr
 	}
-	have := make(map[ServiceKey]Service, len(actual))
-	for _, s := range actual {
-		n := s.normalized()
-		have[n.Key] = n
+	r.lastWant = want
+	if res.Changes() > 0 {
+		r.log.Info("IPVS table reconciled",
+			"service_create", res.ServiceCreate, "service_update", res.ServiceUpdate, "service_delete", res.ServiceDelete,
+			"dest_create", res.DestCreate, "dest_update", res.DestUpdate, "dest_delete", res.DestDelete,
+			"drift_repaired", res.DriftRepaired, "draining", res.Draining)
+	}
+	return res, err
+}
+
+// plus adds the changes of a second attempt at a pass to r.
+func (r Result) plus(o Result) Result {
+	return Result{
+		ServiceCreate: r.ServiceCreate + o.ServiceCreate,
+		ServiceUpdate: r.ServiceUpdate + o.ServiceUpdate,
+		ServiceDelete: r.ServiceDelete + o.ServiceDelete,
+		DestCreate:    r.DestCreate + o.DestCreate,
+		DestUpdate:    r.DestUpdate + o.DestUpdate,
+		DestDelete:    r.DestDelete + o.DestDelete,
+		DriftRepaired: r.DriftRepaired + o.DriftRepaired,
+		Adopted:       r.Adopted + o.Adopted,
+		Draining:      o.Draining,
+	}
+}
+
+// fullDue reports whether the next pass must read the whole table.
+func (r *Reconciler) fullDue(now time.Time) bool {
+	return r.resync == 0 || r.fullAt.IsZero() || r.lastWant == nil || !now.Before(r.fullAt.Add(r.resync))
+}
+
+// NextResync returns when the next pass will read the whole table again
+// because Options.ResyncInterval has passed since the last one did; an
+// owner that wants changes made behind its back repaired within the
+// interval reconciles then at the latest. ok is false when there is no
+// such time: every pass reads the whole table (ResyncInterval 0), or the
+// next one will anyway.
+func (r *Reconciler) NextResync() (t time.Time, ok bool) {
+	if r.resync == 0 || r.fullAt.IsZero() || r.lastWant == nil {
+		return time.Time{}, false
+	}
+	return r.fullAt.Add(r.resync), true
+}
+
+// affected returns the services a pass that does not read the whole table
+// must read and plan: desired ones first, then owned ones no longer
+// desired, each group sorted. A service is affected when its desired state
+// differs from the previous pass's, when it is owned and its state after
+// the previous pass is unknown (not in applied: an operation failed), when
+// one of its drains is due, or when SetDrainGrace changed its grace.
+func (r *Reconciler) affected(want map[ServiceKey]Service, now time.Time) []ServiceKey {
+	set := map[ServiceKey]bool{}
+	for k, w := range want {
+		prev, was := r.lastWant[k]
+		_, known := r.applied[k]
+		if !was || !known || !sameDesired(w, prev) {
+			set[k] = true
+		}
+	}
+	for k := range r.own.owned {
+		if _, ok := want[k]; ok {
+			continue
+		}
+		_, was := r.lastWant[k]
+		_, known := r.applied[k]
+		if was || !known {
+			set[k] = true
+		}
+	}
+	for dk, t := range r.own.drains {
+		if !now.Before(t) {
+			set[dk.svc] = true
+		}
+	}
+	for k := range r.replan {
+		set[k] = true
+	}
+	return orderKeys(set, want)
+}
+
+// orderKeys lists keys in the order passes plan them: desired services
+// first, so that a service whose key changed is created before the old one
+// is drained, then the others; each group sorted.
+func orderKeys(keys map[ServiceKey]bool, want map[ServiceKey]Service) []ServiceKey {
+	var wanted, other []ServiceKey
+	for k := range keys {
+		if _, ok := want[k]; ok {
+			wanted = append(wanted, k)
+		} else {
+			other = append(other, k)
+		}
+	}
+	slices.SortFunc(wanted, ServiceKey.Compare)
+	slices.SortFunc(other, ServiceKey.Compare)
+	return append(wanted, other...)
+}
+
+// sameDesired reports whether two normalized desired services are alike.
+func sameDesired(a, b Service) bool {
+	return a.Key == b.Key && a.sameAttrs(b) &&
+		slices.EqualFunc(a.Destinations, b.Destinations, Destination.sameConfig) &&
+		slices.Equal(a.Withdrawn, b.Withdrawn)
+}
+
+// pass reads the kernel (all of it when full, else the services keys),
+// plans keys (every desired and owned service when full) and applies the
+// plan. stale reports that a pass that was not full failed an operation
+// because the kernel was not as read: the caller should try again with a
+// full pass.
+func (r *Reconciler) pass(ctx context.Context, want map[ServiceKey]Service, full bool, keys []ServiceKey, now time.Time) (res Result, stale bool, err error) {
+	raw, have, err := r.read(ctx, full, keys)
+	if err != nil {
+		return Result{}, false, err
+	}
+	if full {
+		set := make(map[ServiceKey]bool, len(want)+len(r.own.owned))
+		for k := range want {
+			set[k] = true
+		}
+		for k := range r.own.owned {
+			set[k] = true
+		}
+		keys = orderKeys(set, want)
 	}
 
-	p := r.plan(want, have, r.now())
+	p := r.plan(want, have, now, full, keys)
 	var errs []error
 	if p.dirty {
 		// Record new ownership before creating: a crash after the create
@@ -235,19 +407,145 @@ func (r *Reconciler) Reconcile(ctx context.Context, desired []Service) (Result, 
 			errs = append(errs, err)
 		}
 	}
-	res, applyErr := r.apply(ctx, p)
-	if applyErr != nil {
-		errs = append(errs, applyErr)
+	out := r.apply(ctx, p)
+	if out.err != nil {
+		errs = append(errs, out.err)
 	}
+	r.observe(ctx, p, raw, out)
+	res = out.res
 	res.Adopted = p.adopted
 	res.Draining = len(r.own.drains)
-	if res.Changes() > 0 {
-		r.log.Info("IPVS table reconciled",
-			"service_create", res.ServiceCreate, "service_update", res.ServiceUpdate, "service_delete", res.ServiceDelete,
-			"dest_create", res.DestCreate, "dest_update", res.DestUpdate, "dest_delete", res.DestDelete,
-			"drift_repaired", res.DriftRepaired, "draining", res.Draining)
+	return res, out.stale && !full, errors.Join(errs...)
+}
+
+// read reads the whole table (full) or the services keys. raw holds the
+// services as read, counters included; have the same normalized, for
+// planning. Both are keyed by the normalized key.
+func (r *Reconciler) read(ctx context.Context, full bool, keys []ServiceKey) (raw, have map[ServiceKey]Service, err error) {
+	add := func(s Service) {
+		n := s.normalized()
+		s.Key = n.Key
+		raw[n.Key], have[n.Key] = s, n
 	}
-	return res, errors.Join(errs...)
+	if full {
+		actual, err := r.kernel.Services(ctx)
+		if err != nil {
+			return nil, nil, r.readFailed(err)
+		}
+		raw, have = make(map[ServiceKey]Service, len(actual)), make(map[ServiceKey]Service, len(actual))
+		for _, s := range actual {
+			add(s)
+		}
+		r.fullAt = r.now()
+	} else {
+		raw, have = make(map[ServiceKey]Service, len(keys)), make(map[ServiceKey]Service, len(keys))
+		for _, k := range keys {
+			s, err := r.kernel.Service(ctx, k)
+			if errors.Is(err, os.ErrNotExist) {
+				continue
+			}
+			if err != nil {
+				return nil, nil, r.readFailed(err)
+			}
+			add(s)
+		}
+	}
+	if r.unavailable {
+		r.log.Info("IPVS is available")
+		r.unavailable = false
+	}
+	return raw, have, nil
+}
+
+// readFailed forgets the table, so that the next pass reads all of it, and
+// returns the error to report.
+func (r *Reconciler) readFailed(err error) error {
+	r.fullAt = time.Time{}
+	r.observed = nil
+	if errors.Is(err, ErrUnavailable) {
+		if !r.unavailable {
+			r.log.Warn("IPVS is not available; virtual services are not programmed until it is", "err", err)
+			r.unavailable = true
+		}
+		return err
+	}
+	return fmt.Errorf("ipvs: reading the kernel table: %w", err)
+}
+
+// Observed returns the service with key as the last pass left the kernel,
+// without reading the kernel: as read by that pass or, for a service it
+// did not need to read, by an earlier one, with the pass's own operations
+// applied; the counters are as read. ok is false for a service not in the
+// kernel, and for every service after a pass that could not read the
+// kernel. Use it for metrics instead of reading the table again. The
+// Destinations slice is shared: do not modify it.
+func (r *Reconciler) Observed(key ServiceKey) (s Service, ok bool) {
+	s, ok = r.observed[key.normalize()]
+	return s, ok
+}
+
+// observe updates the observed table after a pass: the services read, then
+// for the services the pass changed what it expects them to hold now, with
+// the counters as read. A service an operation failed on is read again,
+// unless the pass is to be repeated in full anyway.
+func (r *Reconciler) observe(ctx context.Context, p *plan, raw map[ServiceKey]Service, out outcome) {
+	if p.full || r.observed == nil {
+		r.observed = raw
+	} else {
+		for _, k := range p.keys {
+			if s, ok := raw[k]; ok {
+				r.observed[k] = s
+			} else {
+				delete(r.observed, k)
+			}
+		}
+	}
+	if out.cancelled {
+		r.fullAt = time.Time{} // what was done is unknown
+		return
+	}
+	for k := range out.changed {
+		switch {
+		case out.failed[k]:
+		case out.removed[k]:
+			delete(r.observed, k)
+		default:
+			if e, ok := p.expected[k]; ok {
+				r.observed[k] = withCounters(e, raw[k])
+			}
+		}
+	}
+	if out.stale && !p.full {
+		return
+	}
+	for _, k := range slices.SortedFunc(maps.Keys(out.failed), ServiceKey.Compare) {
+		s, err := r.kernel.Service(ctx, k)
+		switch {
+		case err == nil:
+			s.Key = k
+			r.observed[k] = s
+		case errors.Is(err, os.ErrNotExist):
+			delete(r.observed, k)
+		default:
+			r.log.Debug("cannot read back a service an operation failed on", "service", k, "err", err)
+			delete(r.observed, k)
+		}
+	}
+}
+
+// withCounters returns e, a service as a pass expects it in the kernel,
+// with the counters of read, the same service as read before the pass.
+func withCounters(e, read Service) Service {
+	e.Stats = read.Stats
+	e.Withdrawn = nil
+	byAddr := destIndex(read.Destinations)
+	ds := make([]Destination, len(e.Destinations))
+	for i, d := range e.Destinations {
+		d.Stats = byAddr[d.Address].Stats
+		ds[i] = d
+	}
+	e.Destinations = ds
+	return e
 }
 
 // normalizeDesired validates and indexes the desired table.
@@ -272,15 +570,18 @@ func normalizeDesired(desired []Service) (map[ServiceKey]Service, error) {
 	return want, nil
 }
 
-// plan compares want and have for owned services, updates ownership and
-// drains, and lists the operations to perform.
-func (r *Reconciler) plan(want, have map[ServiceKey]Service, now time.Time) *plan {
-	p := &plan{expected: make(map[ServiceKey]Service, len(want))}
-	for _, key := range slices.SortedFunc(maps.Keys(want), ServiceKey.Compare) {
-		r.planWanted(p, want[key], have, now)
+// plan compares want and have for the services keys (desired ones first),
+// updates ownership and drains, and lists the operations to perform.
+func (r *Reconciler) plan(want, have map[ServiceKey]Service, now time.Time, full bool, keys []ServiceKey) *plan {
+	p := &plan{full: full, keys: keys, expected: make(map[ServiceKey]Service, len(keys))}
+	if full {
+		clear(r.replan)
 	}
-	for _, key := range slices.SortedFunc(maps.Keys(r.own.owned), ServiceKey.Compare) {
-		if _, ok := want[key]; !ok {
+	for _, key := range keys {
+		delete(r.replan, key)
+		if w, ok := want[key]; ok {
+			r.planWanted(p, w, have, now)
+		} else if r.own.owned[key] {
 			r.planUnwanted(p, key, have, now)
 		}
 	}
@@ -315,7 +616,11 @@ func (r *Reconciler) SetDrainGrace(by map[ServiceKey]time.Duration) {
 		r.graceBy = map[ServiceKey]time.Duration{}
 	}
 	for k, d := range by {
-		r.graceBy[k] = max(d, 0)
+		d = max(d, 0)
+		if d != r.graceFor(k) {
+			r.replan[k] = true // plan its drains with the new grace
+		}
+		r.graceBy[k] = d
 	}
 }
 
@@ -487,14 +792,28 @@ func (r *Reconciler) planUnwanted(p *plan, key ServiceKey, have map[ServiceKey]S
 	p.expected[key] = exp
 }
 
+// outcome is what applying a plan did.
+type outcome struct {
+	res Result
+	err error
+	// changed are the services with at least one operation attempted,
+	// failed those with one that failed (their state is unknown), removed
+	// those removed.
+	changed, failed, removed map[ServiceKey]bool
+	// stale is set when an operation failed because the kernel did not
+	// hold what the plan assumed: a service or destination missing, or
+	// already there.
+	stale     bool
+	cancelled bool
+}
+
 // apply performs the plan's operations, counting those that succeeded.
-func (r *Reconciler) apply(ctx context.Context, p *plan) (Result, error) {
-	var res Result
+func (r *Reconciler) apply(ctx context.Context, p *plan) outcome {
+	out := outcome{changed: map[ServiceKey]bool{}, failed: map[ServiceKey]bool{}, removed: map[ServiceKey]bool{}}
+	res := &out.res
 	var errs []error
-	failed := map[ServiceKey]bool{}     // state unknown: no drift baseline
 	notCreated := map[ServiceKey]bool{} // creating the service failed
 	dirty := false                      // ownership or drains changed
-	cancelled := false
 	for _, o := range p.ops {
 		key := o.svc.Key
 		if notCreated[key] && o.kind == opCreateDest {
@@ -502,9 +821,10 @@ func (r *Reconciler) apply(ctx context.Context, p *plan) (Result, error) {
 		}
 		if err := ctx.Err(); err != nil {
 			errs = append(errs, err)
-			cancelled = true
+			out.cancelled = true
 			break
 		}
+		out.changed[key] = true
 		err := r.do(ctx, o)
 		if err != nil && (o.kind == opRemoveService || o.kind == opRemoveDest) && errors.Is(err, os.ErrNotExist) {
 			err = nil // already gone
@@ -515,7 +835,12 @@ func (r *Reconciler) apply(ctx context.Context, p *plan) (Result, error) {
 			if o.kind == opCreateService {
 				notCreated[key] = true
 			}
-			failed[key] = true
+			out.failed[key] = true
+			// ENOENT from creating or editing a service is a missing
+			// scheduler module, not a stale read.
+			if (errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrExist)) && !errors.Is(err, ErrUnknownScheduler) {
+				out.stale = true
+			}
 			continue
 		}
 		if o.drift {
@@ -531,6 +856,7 @@ func (r *Reconciler) apply(ctx context.Context, p *plan) (Result, error) {
 			res.ServiceUpdate++
 		case opRemoveService:
 			res.ServiceDelete++
+			out.removed[key] = true
 			delete(r.own.owned, key)
 			for dk := range r.own.drains {
 				if dk.svc == key {
@@ -553,23 +879,30 @@ func (r *Reconciler) apply(ctx context.Context, p *plan) (Result, error) {
 	}
 
 	// What the next pass should find, for drift detection; unknown after
-	// a failure or a cancelled pass.
-	applied := make(map[ServiceKey]Service, len(p.expected))
-	if !cancelled {
-		for k, s := range p.expected {
-			if !failed[k] {
-				applied[k] = s
+	// a failure or a cancelled pass. A pass that planned only some
+	// services keeps what it knows of the others.
+	switch {
+	case out.cancelled:
+		clear(r.applied)
+	case p.full:
+		r.applied = make(map[ServiceKey]Service, len(p.expected))
+	}
+	if !out.cancelled {
+		for _, k := range p.keys {
+			delete(r.applied, k)
+			if s, ok := p.expected[k]; ok && !out.failed[k] {
+				r.applied[k] = s
 			}
 		}
 	}
-	r.applied = applied
 	if dirty {
 		if err := r.own.save(); err != nil {
 			r.log.Error("cannot record IPVS ownership", "err", err)
 			errs = append(errs, err)
 		}
 	}
-	return res, errors.Join(errs...)
+	out.err = errors.Join(errs...)
+	return out
 }
 
 func (r *Reconciler) do(ctx context.Context, o op) error {

@@ -20,11 +20,7 @@ import (
 // TestReconcileScenarios runs the shared scenarios against the in-memory
 // kernel.
 func TestReconcileScenarios(t *testing.T) {
-	for _, sc := range scenarios {
-		t.Run(sc.name, func(t *testing.T) {
-			sc.run(t, func(*testing.T) ipvs.Kernel { return ipvstest.New() })
-		})
-	}
+	runScenarios(t, func(*testing.T) ipvs.Kernel { return ipvstest.New() })
 }
 
 // newFixture is a fixture over the in-memory kernel, for the tests that
@@ -206,8 +202,9 @@ func bigTable(n, m int) []ipvs.Service {
 }
 
 // BenchmarkReconcile1000x10 measures passes over 1000 services of 10 real
-// servers against the recording fake: building the table from empty, and
-// the steady state where nothing changes.
+// servers against the recording fake: building the table from empty, the
+// steady state where nothing changes, and one weight changed, with passes
+// that read the whole table and with targeted ones (ResyncInterval).
 func BenchmarkReconcile1000x10(b *testing.B) {
 	desired := bigTable(1000, 10)
 	ctx := context.Background()
@@ -222,18 +219,38 @@ func BenchmarkReconcile1000x10(b *testing.B) {
 			}
 		}
 	})
-	b.Run("steady", func(b *testing.B) {
-		r, _ := ipvs.NewReconciler(ipvs.Options{Kernel: ipvstest.New()})
-		if _, err := r.Reconcile(ctx, desired); err != nil {
-			b.Fatal(err)
-		}
-		for b.Loop() {
-			res, err := r.Reconcile(ctx, desired)
-			if err != nil || res.Changes() != 0 {
-				b.Fatalf("%+v %v", res, err)
+	for _, mode := range []struct {
+		name   string
+		resync time.Duration
+	}{{"full", 0}, {"targeted", time.Hour}} {
+		b.Run("steady-"+mode.name, func(b *testing.B) {
+			r, _ := ipvs.NewReconciler(ipvs.Options{Kernel: ipvstest.New(), ResyncInterval: mode.resync})
+			if _, err := r.Reconcile(ctx, desired); err != nil {
+				b.Fatal(err)
 			}
-		}
-	})
+			for b.Loop() {
+				res, err := r.Reconcile(ctx, desired)
+				if err != nil || res.Changes() != 0 {
+					b.Fatalf("%+v %v", res, err)
+				}
+			}
+		})
+		b.Run("weight-"+mode.name, func(b *testing.B) {
+			r, _ := ipvs.NewReconciler(ipvs.Options{Kernel: ipvstest.New(), ResyncInterval: mode.resync})
+			if _, err := r.Reconcile(ctx, desired); err != nil {
+				b.Fatal(err)
+			}
+			alt := [2][]ipvs.Service{withWeight(desired, 500, 5, 100), withWeight(desired, 500, 5, 101)}
+			i := 0
+			for b.Loop() {
+				res, err := r.Reconcile(ctx, alt[i%2])
+				if err != nil || res.DestUpdate != 1 {
+					b.Fatalf("%+v %v", res, err)
+				}
+				i++
+			}
+		})
+	}
 }
 
 // A per-service drain grace overrides the default one.

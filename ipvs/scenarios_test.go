@@ -17,11 +17,13 @@ import (
 	"github.com/vigil-lb/vigil/ipvs/ipvstest"
 )
 
-// The scenarios in this file run twice: against the in-memory kernel
+// The scenarios in this file run against the in-memory kernel
 // (TestReconcileScenarios) and, in the test VM, against the real IPVS
-// through the netlink adapter (TestKernelReconcileScenarios). They
+// through the netlink adapter (TestKernelReconcileScenarios), each with a
+// Reconciler that reads the whole table on every pass and with one that
+// reads only the services it re-plans (Options.ResyncInterval). They
 // program a table through a Reconciler and assert the exact kernel
-// operations and the table read back.
+// operations and the table read back: both Reconcilers must do the same.
 
 var (
 	web     = ipvs.AddrKey(ipvs.TCP, ap("192.0.2.1:80"))
@@ -64,21 +66,56 @@ type clock struct{ t time.Time }
 func (c *clock) Now() time.Time          { return c.t }
 func (c *clock) Advance(d time.Duration) { c.t = c.t.Add(d) }
 
-type newKernelFunc func(t *testing.T) ipvs.Kernel
+// scenarioEnv is what a scenario runs against: a kernel, and the
+// Reconciler's Options.ResyncInterval.
+type scenarioEnv struct {
+	newKernel func(t *testing.T) ipvs.Kernel
+	resync    time.Duration
+}
+
+// fixture returns a fixture over a new kernel.
+func (e scenarioEnv) fixture(t *testing.T, grace time.Duration) *fixture {
+	return newFixtureResync(t, e.newKernel(t), grace, e.resync)
+}
+
+// runScenarios runs every scenario with a Reconciler that reads the whole
+// table on every pass ("full") and with one that, between full reads an
+// hour apart, reads only the services it re-plans ("targeted").
+func runScenarios(t *testing.T, newKernel func(t *testing.T) ipvs.Kernel) {
+	for _, mode := range []struct {
+		name   string
+		resync time.Duration
+	}{{"full", 0}, {"targeted", time.Hour}} {
+		t.Run(mode.name, func(t *testing.T) {
+			for _, sc := range scenarios {
+				t.Run(sc.name, func(t *testing.T) { sc.run(t, scenarioEnv{newKernel, mode.resync}) })
+			}
+		})
+	}
+}
 
 type fixture struct {
-	t     *testing.T
-	k     ipvs.Kernel        // the kernel itself, for changes behind vigil's back
-	rec   *ipvstest.Recorder // the kernel as the Reconciler sees it
-	clk   *clock
-	dir   string
-	grace time.Duration
-	logs  *bytes.Buffer
-	r     *ipvs.Reconciler
+	t      *testing.T
+	k      ipvs.Kernel        // the kernel itself, for changes behind vigil's back
+	rec    *ipvstest.Recorder // the kernel as the Reconciler sees it
+	clk    *clock
+	dir    string
+	grace  time.Duration
+	resync time.Duration
+	logs   *bytes.Buffer
+	r      *ipvs.Reconciler
+	// full is set when the next pass must read the whole table: the first
+	// after a (re)start, and, with resync > 0, the first after a change
+	// behind vigil's back. Any other pass of a targeted Reconciler must not.
+	full bool
 }
 
 func newFixtureWith(t *testing.T, k ipvs.Kernel, grace time.Duration) *fixture {
-	f := &fixture{t: t, k: k, rec: ipvstest.Record(k), clk: &clock{t0}, dir: t.TempDir(), grace: grace, logs: &bytes.Buffer{}}
+	return newFixtureResync(t, k, grace, 0)
+}
+
+func newFixtureResync(t *testing.T, k ipvs.Kernel, grace, resync time.Duration) *fixture {
+	f := &fixture{t: t, k: k, rec: ipvstest.Record(k), clk: &clock{t0}, dir: t.TempDir(), grace: grace, resync: resync, logs: &bytes.Buffer{}}
 	f.restart()
 	return f
 }
@@ -88,16 +125,28 @@ func newFixtureWith(t *testing.T, k ipvs.Kernel, grace time.Duration) *fixture {
 func (f *fixture) restart() {
 	f.t.Helper()
 	r, err := ipvs.NewReconciler(ipvs.Options{
-		Kernel:     f.rec,
-		StateDir:   f.dir,
-		DrainGrace: f.grace,
-		Logger:     slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-		Now:        f.clk.Now,
+		Kernel:         f.rec,
+		StateDir:       f.dir,
+		DrainGrace:     f.grace,
+		ResyncInterval: f.resync,
+		Logger:         slog.New(slog.NewTextHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		Now:            f.clk.Now,
 	})
 	if err != nil {
 		f.t.Fatal(err)
 	}
 	f.r = r
+	f.full = true
+}
+
+// behindBack notes a change made to the kernel behind vigil's back: a
+// targeted Reconciler finds it at its next full read, which the fixture
+// brings forward to the next pass (what the resync interval does in time).
+func (f *fixture) behindBack() {
+	if f.resync > 0 {
+		ipvs.ForceResync(f.r)
+		f.full = true
+	}
 }
 
 // reconcile runs a pass that must succeed and returns its result and the
@@ -109,15 +158,21 @@ func (f *fixture) reconcile(desired []ipvs.Service) (ipvs.Result, []string) {
 	if err != nil {
 		f.t.Fatalf("Reconcile: %v", err)
 	}
+	if f.resync > 0 && !f.full && f.rec.Reads() != 0 {
+		f.t.Errorf("a targeted pass read the whole table (%d times)", f.rec.Reads())
+	}
+	f.full = false
 	return res, f.rec.Ops()
 }
 
-// must fails the test on an error from changing the kernel directly.
+// must fails the test on an error from changing the kernel directly, a
+// change behind vigil's back.
 func (f *fixture) must(err error) {
 	f.t.Helper()
 	if err != nil {
 		f.t.Fatal(err)
 	}
+	f.behindBack()
 }
 
 func (f *fixture) wantOps(got []string, want ...string) {
@@ -181,7 +236,7 @@ func (f *fixture) addForeign() {
 
 var scenarios = []struct {
 	name string
-	run  func(t *testing.T, nk newKernelFunc)
+	run  func(t *testing.T, env scenarioEnv)
 }{
 	{"FromEmpty", scenarioFromEmpty},
 	{"RestartWithFullTableChangesNothing", scenarioRestart},
@@ -196,8 +251,8 @@ var scenarios = []struct {
 	{"DesiredThroughReconciler", scenarioDesired},
 }
 
-func scenarioFromEmpty(t *testing.T, nk newKernelFunc) {
-	f := newFixtureWith(t, nk(t), 30*time.Second)
+func scenarioFromEmpty(t *testing.T, env scenarioEnv) {
+	f := env.fixture(t, 30*time.Second)
 	res, ops := f.reconcile(table())
 	f.wantOps(ops,
 		"create-service tcp/192.0.2.1:80 wlc",
@@ -223,8 +278,8 @@ func scenarioFromEmpty(t *testing.T, nk newKernelFunc) {
 	wantResult(t, res, ipvs.Result{})
 }
 
-func scenarioRestart(t *testing.T, nk newKernelFunc) {
-	f := newFixtureWith(t, nk(t), 30*time.Second)
+func scenarioRestart(t *testing.T, env scenarioEnv) {
+	f := env.fixture(t, 30*time.Second)
 	f.addForeign()
 	f.reconcile(table())
 	before := dump(t, f.k)
@@ -252,8 +307,8 @@ func scenarioRestart(t *testing.T, nk newKernelFunc) {
 	}
 }
 
-func scenarioDrift(t *testing.T, nk newKernelFunc) {
-	f := newFixtureWith(t, nk(t), 30*time.Second)
+func scenarioDrift(t *testing.T, env scenarioEnv) {
+	f := env.fixture(t, 30*time.Second)
 	f.addForeign()
 	f.reconcile(table())
 
@@ -306,8 +361,8 @@ func scenarioDrift(t *testing.T, nk newKernelFunc) {
 	wantResult(t, res, ipvs.Result{DestDelete: 1})
 }
 
-func scenarioFirstPass(t *testing.T, nk newKernelFunc) {
-	f := newFixtureWith(t, nk(t), 0)
+func scenarioFirstPass(t *testing.T, env scenarioEnv) {
+	f := env.fixture(t, 0)
 	ctx := context.Background()
 	f.must(f.k.CreateService(ctx, ipvs.Service{Key: web, Scheduler: "wlc"}))
 	f.must(f.k.CreateDestination(ctx, web, nat("10.0.0.1:80", 9)))
@@ -319,8 +374,8 @@ func scenarioFirstPass(t *testing.T, nk newKernelFunc) {
 	wantResult(t, res, ipvs.Result{DestCreate: 1, DestUpdate: 1, Adopted: 1})
 }
 
-func scenarioConfigChange(t *testing.T, nk newKernelFunc) {
-	f := newFixtureWith(t, nk(t), 30*time.Second)
+func scenarioConfigChange(t *testing.T, env scenarioEnv) {
+	f := env.fixture(t, 30*time.Second)
 	f.reconcile(table())
 
 	// A reload: web switches to sh with sh-port and persistence, one weight
@@ -383,8 +438,8 @@ func scenarioConfigChange(t *testing.T, nk newKernelFunc) {
 	f.wantTable(tableDump...)
 }
 
-func scenarioDrainCancelled(t *testing.T, nk newKernelFunc) {
-	f := newFixtureWith(t, nk(t), 30*time.Second)
+func scenarioDrainCancelled(t *testing.T, env scenarioEnv) {
+	f := env.fixture(t, 30*time.Second)
 	f.reconcile(table())
 	next := table()
 	next[0].Destinations = next[0].Destinations[:1]
@@ -398,8 +453,8 @@ func scenarioDrainCancelled(t *testing.T, nk newKernelFunc) {
 	}
 }
 
-func scenarioDrainRestart(t *testing.T, nk newKernelFunc) {
-	f := newFixtureWith(t, nk(t), 30*time.Second)
+func scenarioDrainRestart(t *testing.T, env scenarioEnv) {
+	f := env.fixture(t, 30*time.Second)
 	f.reconcile(table())
 	next := table()
 	next[0].Destinations = next[0].Destinations[:1]
@@ -418,9 +473,9 @@ func scenarioDrainRestart(t *testing.T, nk newKernelFunc) {
 	f.wantOps(ops, "remove-dest tcp/192.0.2.1:80 10.0.0.2:80")
 }
 
-func scenarioServiceRemoval(t *testing.T, nk newKernelFunc) {
+func scenarioServiceRemoval(t *testing.T, env scenarioEnv) {
 	t.Run("drained", func(t *testing.T) {
-		f := newFixtureWith(t, nk(t), 30*time.Second)
+		f := env.fixture(t, 30*time.Second)
 		f.reconcile(table())
 		res, ops := f.reconcile(table()[1:])
 		f.wantOps(ops,
@@ -441,14 +496,14 @@ func scenarioServiceRemoval(t *testing.T, nk newKernelFunc) {
 		}
 	})
 	t.Run("no grace", func(t *testing.T) {
-		f := newFixtureWith(t, nk(t), 0)
+		f := env.fixture(t, 0)
 		f.reconcile(table())
 		res, ops := f.reconcile(table()[1:])
 		f.wantOps(ops, "remove-service tcp/192.0.2.1:80")
 		wantResult(t, res, ipvs.Result{ServiceDelete: 1})
 	})
 	t.Run("key change creates before it drains", func(t *testing.T) {
-		f := newFixtureWith(t, nk(t), 30*time.Second)
+		f := env.fixture(t, 30*time.Second)
 		f.reconcile(table()[:1])
 		moved := table()[:1]
 		moved[0].Key = ipvs.AddrKey(ipvs.TCP, ap("192.0.2.1:8080"))
@@ -465,7 +520,7 @@ func scenarioServiceRemoval(t *testing.T, nk newKernelFunc) {
 		f.wantOps(ops, "remove-service tcp/192.0.2.1:80")
 	})
 	t.Run("wanted again during the drain", func(t *testing.T) {
-		f := newFixtureWith(t, nk(t), 30*time.Second)
+		f := env.fixture(t, 30*time.Second)
 		f.reconcile(table())
 		f.reconcile(table()[1:])
 		_, ops := f.reconcile(table())
@@ -478,7 +533,7 @@ func scenarioServiceRemoval(t *testing.T, nk newKernelFunc) {
 		}
 	})
 	t.Run("owned service already gone is forgotten", func(t *testing.T) {
-		f := newFixtureWith(t, nk(t), 30*time.Second)
+		f := env.fixture(t, 30*time.Second)
 		f.reconcile(table())
 		f.must(f.k.RemoveService(context.Background(), web))
 		res, ops := f.reconcile(table()[1:])
@@ -490,8 +545,8 @@ func scenarioServiceRemoval(t *testing.T, nk newKernelFunc) {
 	})
 }
 
-func scenarioWithdrawn(t *testing.T, nk newKernelFunc) {
-	f := newFixtureWith(t, nk(t), 30*time.Second)
+func scenarioWithdrawn(t *testing.T, env scenarioEnv) {
+	f := env.fixture(t, 30*time.Second)
 	f.reconcile(table())
 	next := table()
 	next[0].Destinations = next[0].Destinations[:1]
@@ -501,8 +556,8 @@ func scenarioWithdrawn(t *testing.T, nk newKernelFunc) {
 	wantResult(t, res, ipvs.Result{DestDelete: 1})
 }
 
-func scenarioForeign(t *testing.T, nk newKernelFunc) {
-	f := newFixtureWith(t, nk(t), 0)
+func scenarioForeign(t *testing.T, env scenarioEnv) {
+	f := env.fixture(t, 0)
 	f.addForeign()
 	f.must(f.k.CreateService(context.Background(), ipvs.Service{Key: mark, Scheduler: "rr"})) // foreign until desired
 	_, ops := f.reconcile(nil)
@@ -529,8 +584,8 @@ func scenarioForeign(t *testing.T, nk newKernelFunc) {
 // scenarioDesired runs keepalived's behaviour end to end: a failed real
 // server leaves at once, quorum loss swaps in the sorry server at once, and
 // only a real server removed from the configuration is drained.
-func scenarioDesired(t *testing.T, nk newKernelFunc) {
-	f := newFixtureWith(t, nk(t), 30*time.Second)
+func scenarioDesired(t *testing.T, env scenarioEnv) {
+	f := env.fixture(t, 30*time.Second)
 	vs := threeServers()
 	vs.Quorum = 2
 	vs.SorryServer = &ipvs.SorryServer{Address: ap("10.0.9.9:80")}

@@ -21,7 +21,8 @@ type Kernel struct {
 	mu     sync.Mutex
 	table  map[ipvs.ServiceKey]*ipvs.Service
 	ops    []string
-	reads  int
+	reads  int               // Services calls
+	sreads []ipvs.ServiceKey // Service calls, in order
 	failOn map[string]error
 
 	// Unavailable makes every call fail with ipvs.ErrUnavailable.
@@ -43,18 +44,29 @@ func (k *Kernel) Ops() []string {
 	return slices.Clone(k.ops)
 }
 
-// Reset forgets the recorded operations.
+// Reset forgets the recorded operations and reads.
 func (k *Kernel) Reset() {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.ops = nil
+	k.reads = 0
+	k.sreads = nil
 }
 
-// Reads returns how many times Services was called.
+// Reads returns how many times Services (a read of the whole table) was
+// called.
 func (k *Kernel) Reads() int {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	return k.reads
+}
+
+// ServiceReads returns the keys Service (a read of one service) was called
+// with, in order, missing services included.
+func (k *Kernel) ServiceReads() []ipvs.ServiceKey {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return slices.Clone(k.sreads)
 }
 
 // FailOn makes the operation whose recorded form is op fail with err
@@ -85,8 +97,9 @@ func (k *Kernel) Delete(key ipvs.ServiceKey) {
 	delete(k.table, key)
 }
 
-// Service returns the service with key, and whether it exists.
-func (k *Kernel) Service(key ipvs.ServiceKey) (ipvs.Service, bool) {
+// Lookup returns the service with key, and whether it exists, for a test
+// to inspect; it is not counted as a read.
+func (k *Kernel) Lookup(key ipvs.ServiceKey) (ipvs.Service, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	s, ok := k.table[key]
@@ -128,6 +141,21 @@ func (k *Kernel) Services(ctx context.Context) ([]ipvs.Service, error) {
 	}
 	slices.SortFunc(out, func(a, b ipvs.Service) int { return a.Key.Compare(b.Key) })
 	return out, nil
+}
+
+// Service implements ipvs.Kernel.
+func (k *Kernel) Service(ctx context.Context, key ipvs.ServiceKey) (ipvs.Service, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.Unavailable {
+		return ipvs.Service{}, fmt.Errorf("%w (fake)", ipvs.ErrUnavailable)
+	}
+	k.sreads = append(k.sreads, key)
+	s, ok := k.table[key]
+	if !ok {
+		return ipvs.Service{}, fmt.Errorf("reading %s: %w", key, os.ErrNotExist)
+	}
+	return clone(*s), nil
 }
 
 // CreateService implements ipvs.Kernel.

@@ -37,12 +37,15 @@ func RemoveDestinationOp(k ipvs.ServiceKey, a netip.AddrPort) string {
 
 // Recorder wraps any ipvs.Kernel, the real one included, and records its
 // mutating calls in Kernel.Ops's form, with " (failed)" appended when the
-// call returned an error. It is safe for concurrent use.
+// call returned an error, and counts its reads as Kernel does. It is safe
+// for concurrent use.
 type Recorder struct {
 	k ipvs.Kernel
 
-	mu  sync.Mutex
-	ops []string
+	mu     sync.Mutex
+	ops    []string
+	reads  int
+	sreads []ipvs.ServiceKey
 }
 
 // Record returns a Recorder over k.
@@ -55,11 +58,29 @@ func (r *Recorder) Ops() []string {
 	return slices.Clone(r.ops)
 }
 
-// Reset forgets the recorded operations.
+// Reset forgets the recorded operations and reads.
 func (r *Recorder) Reset() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.ops = nil
+	r.reads = 0
+	r.sreads = nil
+}
+
+// Reads returns how many times Services (a read of the whole table) was
+// called.
+func (r *Recorder) Reads() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.reads
+}
+
+// ServiceReads returns the keys Service (a read of one service) was called
+// with, in order.
+func (r *Recorder) ServiceReads() []ipvs.ServiceKey {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sreads)
 }
 
 func (r *Recorder) record(op string, err error) error {
@@ -72,8 +93,23 @@ func (r *Recorder) record(op string, err error) error {
 	return err
 }
 
-// Services implements ipvs.Kernel; reads are not recorded.
-func (r *Recorder) Services(ctx context.Context) ([]ipvs.Service, error) { return r.k.Services(ctx) }
+// Services implements ipvs.Kernel; reads are counted, not recorded as
+// operations.
+func (r *Recorder) Services(ctx context.Context) ([]ipvs.Service, error) {
+	r.mu.Lock()
+	r.reads++
+	r.mu.Unlock()
+	return r.k.Services(ctx)
+}
+
+// Service implements ipvs.Kernel; reads are counted, not recorded as
+// operations.
+func (r *Recorder) Service(ctx context.Context, key ipvs.ServiceKey) (ipvs.Service, error) {
+	r.mu.Lock()
+	r.sreads = append(r.sreads, key)
+	r.mu.Unlock()
+	return r.k.Service(ctx, key)
+}
 
 // CreateService implements ipvs.Kernel.
 func (r *Recorder) CreateService(ctx context.Context, s ipvs.Service) error {
