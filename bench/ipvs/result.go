@@ -40,16 +40,21 @@ const (
 	EnvProfileRounds = "VIGIL_BENCH_PROFILE_ROUNDS"
 )
 
-// Case names of TableResult.Cases.
+// Case names of TableResult.Cases. A targeted Reconciler is one with
+// ipvs.Options.ResyncInterval, as the daemon runs it: between full reads a
+// pass reads only the services whose desired state changed.
 const (
 	ApplyVigil           = "apply/vigil"            // Reconcile from an empty kernel
 	ApplyRestore         = "apply/ipvsadm-restore"  // the ipvsadm-restore script (ipvsadm -C, then ipvsadm -R)
 	ApplyIpvsadmR        = "apply/ipvsadm-R"        // ipvsadm -R alone
-	WeightVigil          = "weight/vigil"           // Reconcile pass with one weight changed
+	WeightVigil          = "weight/vigil"           // a targeted pass with one weight changed: reads that service
+	WeightVigilFull      = "weight/vigil-full"      // a pass that reads the whole table (a resync), one weight changed
 	WeightIpvsadm        = "weight/ipvsadm-e"       // ipvsadm -e of that destination
 	WeightUpdateOnly     = "weight/update-only"     // NetlinkKernel.UpdateDestination alone
-	ReadServices         = "read/services"          // NetlinkKernel.Services: the read a pass starts with
-	NoChangeSteady       = "nochange/steady"        // another pass of the same Reconciler
+	ReadServices         = "read/services"          // NetlinkKernel.Services: the read a full pass starts with
+	ReadService          = "read/service"           // NetlinkKernel.Service: what a targeted pass reads per service
+	NoChangeSteady       = "nochange/steady"        // another full pass of the same Reconciler
+	NoChangeTargeted     = "nochange/targeted"      // another targeted pass, nothing changed: reads nothing
 	NoChangeRestart      = "nochange/restart"       // NewReconciler on the same state dir, then a pass
 	NoChangeAdoptIpvsadm = "nochange/adopt-ipvsadm" // NewReconciler, empty state dir, table made by ipvsadm-restore
 )

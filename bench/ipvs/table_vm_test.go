@@ -33,10 +33,16 @@ import (
 	ipvsbench "github.com/vigil-lb/vigil/bench/ipvs"
 	"github.com/vigil-lb/vigil/internal/vmtest"
 	"github.com/vigil-lb/vigil/ipvs"
+	"github.com/vigil-lb/vigil/ipvs/ipvstest"
 )
 
 // drainGrace is the daemon's (daemon/lb.go); no case here drains.
 const drainGrace = 30 * time.Second
+
+// targetedResync is the ResyncInterval of the targeted Reconcilers: the
+// daemon's is 5 s; an hour keeps every timed targeted pass between full
+// reads however slow TCG is. Full passes use a Reconciler with 0.
+const targetedResync = time.Hour
 
 func envInt(t *testing.T, name string, def int) int {
 	t.Helper()
@@ -308,13 +314,27 @@ func withWeight(desired []ipvs.Service, si, di, w int) []ipvs.Service {
 	return out
 }
 
-func (b *bench) newReconciler(dir string) *ipvs.Reconciler {
+// newReconciler returns a Reconciler over k (b.k if nil) whose passes all
+// read the whole table (resync 0) or only what they re-plan.
+func (b *bench) newReconciler(k ipvs.Kernel, dir string, resync time.Duration) *ipvs.Reconciler {
 	b.t.Helper()
-	r, err := ipvs.NewReconciler(ipvs.Options{Kernel: b.k, StateDir: dir, DrainGrace: drainGrace})
+	if k == nil {
+		k = b.k
+	}
+	r, err := ipvs.NewReconciler(ipvs.Options{Kernel: k, StateDir: dir, DrainGrace: drainGrace, ResyncInterval: resync})
 	if err != nil {
 		b.t.Fatal(err)
 	}
 	return r
+}
+
+// wantReads checks what a pass over rec read, and forgets it.
+func wantReads(rec *ipvstest.Recorder, full int, services ...ipvs.ServiceKey) error {
+	defer rec.Reset()
+	if got := rec.ServiceReads(); rec.Reads() != full || !slices.Equal(got, services) {
+		return fmt.Errorf("read the whole table %d times and services %v, want %d and %v", rec.Reads(), got, full, services)
+	}
+	return nil
 }
 
 func wantResult(res ipvs.Result, err error, want ipvs.Result) error {
@@ -334,7 +354,8 @@ func (b *bench) vigilRun() {
 	self := unix.RUSAGE_SELF
 	b.fresh()
 	dir := t.TempDir()
-	r := b.newReconciler(dir)
+	// r reads the whole table on every pass, as a resync pass does.
+	r := b.newReconciler(nil, dir, 0)
 	s, err := measure(self, func() error {
 		res, err := r.Reconcile(b.ctx, b.desired)
 		return wantResult(res, err, ipvs.Result{ServiceCreate: nS, DestCreate: nS * nD})
@@ -351,41 +372,79 @@ func (b *bench) vigilRun() {
 	})
 	b.add(ipvsbench.ReadServices, 0, s, err)
 
+	si, di := nS/2, nD/2
+	key := b.desired[si].Key
+	s, err = measure(self, func() error {
+		svc, err := b.k.Service(b.ctx, key)
+		if err == nil && len(svc.Destinations) != nD {
+			err = fmt.Errorf("read %d destinations, want %d", len(svc.Destinations), nD)
+		}
+		return err
+	})
+	b.add(ipvsbench.ReadService, 0, s, err)
+
 	s, err = measure(self, func() error {
 		res, err := r.Reconcile(b.ctx, b.desired)
 		return wantResult(res, err, ipvs.Result{})
 	})
 	b.add(ipvsbench.NoChangeSteady, 0, s, err)
 
-	// A restart: a new Reconciler loads the ownership file the first one
-	// wrote and finds everything in place.
-	var r2 *ipvs.Reconciler
-	s, err = measure(self, func() error {
-		var err error
-		if r2, err = ipvs.NewReconciler(ipvs.Options{Kernel: b.k, StateDir: dir, DrainGrace: drainGrace}); err != nil {
-			return err
-		}
-		res, err := r2.Reconcile(b.ctx, b.desired)
-		return wantResult(res, err, ipvs.Result{})
-	})
-	b.add(ipvsbench.NoChangeRestart, 0, s, err)
-
-	si, di := nS/2, nD/2
 	orig := b.desired[si].Destinations[di]
 	changed := withWeight(b.desired, si, di, orig.Weight+1)
 	s, err = measure(self, func() error {
-		res, err := r2.Reconcile(b.ctx, changed)
+		res, err := r.Reconcile(b.ctx, changed)
 		return wantResult(res, err, ipvs.Result{DestUpdate: 1})
 	})
+	b.add(ipvsbench.WeightVigilFull, 1, s, err)
+	b.verify("after vigil's weight change (full pass)", changed)
+
+	// A restart: a targeted Reconciler loads the ownership file the first
+	// one wrote and finds everything in place; its first pass reads the
+	// whole table.
+	rec := ipvstest.Record(b.k)
+	var r2 *ipvs.Reconciler
+	s, err = measure(self, func() error {
+		var err error
+		if r2, err = ipvs.NewReconciler(ipvs.Options{Kernel: rec, StateDir: dir, DrainGrace: drainGrace, ResyncInterval: targetedResync}); err != nil {
+			return err
+		}
+		res, err := r2.Reconcile(b.ctx, changed)
+		return wantResult(res, err, ipvs.Result{})
+	})
+	if err == nil {
+		err = wantReads(rec, 1)
+	}
+	b.add(ipvsbench.NoChangeRestart, 0, s, err)
+
+	// The daemon's passes between full reads: a weight change reads the
+	// one service.
+	s, err = measure(self, func() error {
+		res, err := r2.Reconcile(b.ctx, b.desired)
+		return wantResult(res, err, ipvs.Result{DestUpdate: 1})
+	})
+	if err == nil {
+		err = wantReads(rec, 0, key)
+	}
 	b.add(ipvsbench.WeightVigil, 1, s, err)
-	b.verify("after vigil's weight change", changed)
+	b.verify("after vigil's weight change (targeted pass)", b.desired)
+
+	s, err = measure(self, func() error {
+		res, err := r2.Reconcile(b.ctx, b.desired)
+		return wantResult(res, err, ipvs.Result{})
+	})
+	if err == nil {
+		err = wantReads(rec, 0)
+	}
+	b.add(ipvsbench.NoChangeTargeted, 0, s, err)
 
 	// The floor under a weight change: the one netlink request, no read.
+	upd := orig
+	upd.Weight++
 	s, err = measure(self, func() error {
-		return b.k.UpdateDestination(b.ctx, b.desired[si].Key, orig)
+		return b.k.UpdateDestination(b.ctx, key, upd)
 	})
 	b.add(ipvsbench.WeightUpdateOnly, 1, s, err)
-	b.verify("after UpdateDestination", b.desired)
+	b.verify("after UpdateDestination", changed)
 }
 
 // ipvsadmRun is one run of ipvsadm's cases, from an empty kernel.
@@ -402,7 +461,7 @@ func (b *bench) ipvsadmRun() {
 
 	// vigil adopting a table it did not create: nothing to change.
 	s, err = measure(unix.RUSAGE_SELF, func() error {
-		r := b.newReconciler(t.TempDir())
+		r := b.newReconciler(nil, t.TempDir(), targetedResync)
 		res, err := r.Reconcile(b.ctx, b.desired)
 		return wantResult(res, err, ipvs.Result{Adopted: nS})
 	})
@@ -497,20 +556,33 @@ func TestIPVSTableBenchmark(t *testing.T) {
 	}
 
 	// Profiles, untimed: vigil's apply from empty (one profile per pass,
-	// so that making fresh tables between them is not in it), and weight-change
-	// passes on the full table.
+	// so that making fresh tables between them is not in it), weight-change
+	// passes of a targeted Reconciler (many: each is short), and
+	// weight-change passes that read the whole table.
 	for i := range rounds {
 		b.fresh()
-		r := b.newReconciler(t.TempDir())
+		dir := t.TempDir()
+		r := b.newReconciler(nil, dir, 0)
 		b.profile(fmt.Sprintf("apply-%d", i+1), func() {
 			if _, err := r.Reconcile(b.ctx, b.desired); err != nil {
 				t.Fatal(err)
 			}
 		})
 		if i == rounds-1 {
-			b.profile("weight", func() {
+			b.profile("resync", func() {
 				for j := range 3 * rounds {
 					if _, err := r.Reconcile(b.ctx, withWeight(b.desired, nS/2, nD/2, 100+j%2)); err != nil {
+						t.Fatal(err)
+					}
+				}
+			})
+			r2 := b.newReconciler(nil, dir, targetedResync)
+			if _, err := r2.Reconcile(b.ctx, b.desired); err != nil {
+				t.Fatal(err)
+			}
+			b.profile("weight", func() {
+				for j := range 100 * rounds {
+					if _, err := r2.Reconcile(b.ctx, withWeight(b.desired, nS/2, nD/2, 100+j%2)); err != nil {
 						t.Fatal(err)
 					}
 				}
@@ -521,8 +593,9 @@ func TestIPVSTableBenchmark(t *testing.T) {
 
 	for _, name := range []string{
 		ipvsbench.ApplyVigil, ipvsbench.ApplyRestore, ipvsbench.ApplyIpvsadmR,
-		ipvsbench.WeightVigil, ipvsbench.WeightIpvsadm, ipvsbench.WeightUpdateOnly,
-		ipvsbench.ReadServices, ipvsbench.NoChangeSteady, ipvsbench.NoChangeRestart, ipvsbench.NoChangeAdoptIpvsadm,
+		ipvsbench.WeightVigil, ipvsbench.WeightVigilFull, ipvsbench.WeightIpvsadm, ipvsbench.WeightUpdateOnly,
+		ipvsbench.ReadServices, ipvsbench.ReadService,
+		ipvsbench.NoChangeSteady, ipvsbench.NoChangeTargeted, ipvsbench.NoChangeRestart, ipvsbench.NoChangeAdoptIpvsadm,
 	} {
 		c, ok := b.cases[name]
 		if !ok {
