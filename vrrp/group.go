@@ -22,7 +22,8 @@ import (
 //     (it heard a higher priority Master, or finished a Resign), every other
 //     Master member becomes Backup at once and inherits the resigning
 //     member's preemption hold, and keeps its addresses as long as that
-//     member does (the linger after a handover, see Instance.Shutdown).
+//     member does (the linger after a handover or preemption, see
+//     handoverLinger).
 //  3. Master. If any member is Master (and not handing over), every Backup
 //     member becomes Master at once.
 //

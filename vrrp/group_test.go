@@ -86,10 +86,41 @@ func TestGroupMembersGoBackupTogether(t *testing.T) {
 	at := up + 500*time.Millisecond
 	smRecv(t, i1, at, "10.0.0.2", 150)
 	g.Sync(smAt(at))
-	smExpect(t, i1, "remove vips", "master->backup at 4.109375s: higher priority advert from 10.0.0.2 (prio 150)")
-	smExpect(t, i2, "remove vips", "master->backup at 4.109375s: sync group VG1: member VI_1 went backup")
-	smExpectDeadline(t, i2, at+smSec(3.609375))
+	smExpect(t, i1, "master->backup at 4.109375s: higher priority advert from 10.0.0.2 (prio 150)")
+	smExpect(t, i2, "master->backup at 4.109375s: sync group VG1: member VI_1 went backup")
 	grpSyncIsQuiet(t, g, at, i1, i2)
+	// Preempted, VI_1 keeps its addresses for the linger, and VI_2 as long
+	// (the peer's VI_2 is made Master together with its VI_1).
+	for _, m := range []*Instance{i1, i2} {
+		smExpectDeadline(t, m, at+handoverLinger)
+		m.Tick(smAt(at + handoverLinger))
+	}
+	g.Sync(smAt(at + handoverLinger))
+	smExpect(t, i1, "remove vips")
+	smExpect(t, i2, "remove vips")
+	smExpectDeadline(t, i2, at+smSec(3.609375))
+	grpSyncIsQuiet(t, g, at+handoverLinger, i1, i2)
+}
+
+// A member's fault during the linger after a preemption removes every
+// member's addresses at once.
+func TestGroupFaultDuringPreemptionLinger(t *testing.T) {
+	g, i1, i2 := grpPair(100, 100)
+	up := grpStartMasters(t, g, i1, i2)
+	at := up + 500*time.Millisecond
+	smRecv(t, i1, at, "10.0.0.2", 150)
+	g.Sync(smAt(at))
+	i1.TakeOutputs()
+	i2.TakeOutputs()
+	i2.SetFault(smAt(at+time.Millisecond), true, "link")
+	g.Sync(smAt(at + time.Millisecond))
+	smExpect(t, i2, "remove vips", "backup->fault at 4.110375s: fault: link")
+	smExpect(t, i1, "remove vips", "backup->fault at 4.110375s: sync group VG1: member VI_2 in fault")
+	for _, m := range []*Instance{i1, i2} {
+		if !m.NextDeadline().IsZero() {
+			t.Fatalf("%s: timer armed in fault: %v", m.Config().Name, m.NextDeadline())
+		}
+	}
 }
 
 func TestGroupFaultMovesAllMembers(t *testing.T) {
@@ -163,6 +194,9 @@ func TestGroupNoOscillation(t *testing.T) {
 	now += 500 * time.Millisecond
 	smRecv(t, i1, now, "10.0.0.2", 250)
 	g.Sync(smAt(now))
+	i1.Tick(smAt(now + handoverLinger))
+	i2.Tick(smAt(now + handoverLinger))
+	g.Sync(smAt(now + handoverLinger))
 	i1.TakeOutputs()
 	i2.TakeOutputs()
 	// Both peers are now Master (VI_2's peer joined through its own group)
@@ -229,10 +263,25 @@ func TestGroupBackupStopsShuttingDownMember(t *testing.T) {
 	g.Sync(smAt(up))
 	smExpect(t, i2, "advert 0")
 	smExpect(t, i1)
-	smRecv(t, i1, up+time.Second, "10.0.0.2", 200)
-	g.Sync(smAt(up + time.Second))
-	smExpect(t, i1, "remove vips", "master->backup at 4.609375s: higher priority advert from 10.0.0.2 (prio 200)")
-	smExpect(t, i2, "remove vips", "master->stop at 4.609375s: shutdown: sync group VG1: member VI_1 went backup")
+	at := up + time.Second
+	smRecv(t, i1, at, "10.0.0.2", 200)
+	g.Sync(smAt(at))
+	smExpect(t, i1, "master->backup at 4.609375s: higher priority advert from 10.0.0.2 (prio 200)")
+	smExpect(t, i2, "master->stop at 4.609375s: shutdown: sync group VG1: member VI_1 went backup")
+	// Both keep their addresses for VI_1's linger; VI_2 is Stopped after.
+	if i2.Stopped() {
+		t.Fatal("VI_2 Stopped while its addresses linger")
+	}
+	for _, m := range []*Instance{i1, i2} {
+		smExpectDeadline(t, m, at+handoverLinger)
+		m.Tick(smAt(at + handoverLinger))
+	}
+	g.Sync(smAt(at + handoverLinger))
+	smExpect(t, i1, "remove vips")
+	smExpect(t, i2, "remove vips")
+	if !i2.Stopped() {
+		t.Fatal("VI_2 not Stopped after the linger")
+	}
 }
 
 func TestGroupHandingOverMemberDoesNotPullOthersUp(t *testing.T) {

@@ -46,9 +46,10 @@ type Instance struct {
 	masterDownCause string    // transition reason when it fires
 	adverAt         time.Time // Adver_Timer (Master), also paces priority 0 adverts during a handover
 
-	// lingerUntil is when the addresses kept after a handover go (see
-	// handoverLinger); the zero Time means none are kept. Only a Backup or a
-	// stopped instance lingers.
+	// lingerUntil is when the addresses kept after leaving Master for a
+	// router that took over (handover or preemption, see handoverLinger)
+	// go; the zero Time means none are kept. Only a Backup or a stopped
+	// instance lingers.
 	lingerUntil time.Time
 
 	// Planned handover (Shutdown, Resign) of a Master: handoverTo is Stop or
@@ -108,7 +109,7 @@ func (i *Instance) TakeOutputs() []Output {
 
 // NextDeadline returns the earliest armed timer, or the zero Time when no
 // timer is armed (Init, Fault, Stop, except during the linger after a
-// handover). Calling Tick before it changes nothing.
+// handover or preemption). Calling Tick before it changes nothing.
 func (i *Instance) NextDeadline() time.Time {
 	var next time.Time
 	for _, t := range []time.Time{i.masterDownAt, i.adverAt, i.handoverDeadline, i.lingerUntil} {
@@ -138,10 +139,10 @@ func (i *Instance) Start(now time.Time) {
 
 // Tick fires every timer that is due at now: Master_Down_Timer (Backup),
 // Adver_Timer (Master), during a Shutdown or Resign handover the priority 0
-// repeat and the handover deadline, and after one the end of the linger. The
-// end of a preempt_delay needs no timer of its own: as in keepalived, it
-// only changes how later lower priority adverts are treated, and the
-// preemption itself is carried out by Master_Down_Timer.
+// repeat and the handover deadline, and after a handover or preemption the
+// end of the linger. The end of a preempt_delay needs no timer of its own:
+// as in keepalived, it only changes how later lower priority adverts are
+// treated, and the preemption itself is carried out by Master_Down_Timer.
 func (i *Instance) Tick(now time.Time) {
 	switch i.state {
 	case StateBackup:
@@ -297,7 +298,9 @@ func (i *Instance) receiveBackup(now time.Time, src netip.Addr, a *Advert) {
 }
 
 // receiveMaster implements the Master state's advert rules (RFC 3768 6.4.3,
-// RFC 5798 6.4.3).
+// RFC 5798 6.4.3). Preempted, the instance becomes Backup at once but keeps
+// its addresses for handoverLinger, as after a handover: the preempting
+// Master announces them only after the advert that preempted this one.
 func (i *Instance) receiveMaster(now time.Time, src netip.Addr, a *Advert) {
 	// "If the Priority in the ADVERTISEMENT is Zero, then: Send an
 	// ADVERTISEMENT, Reset the Adver_Timer to Advertisement_Interval."
@@ -314,6 +317,17 @@ func (i *Instance) receiveMaster(now time.Time, src netip.Addr, a *Advert) {
 	// Recompute the Skew_Time and Master_Down_Interval,] Set
 	// Master_Down_Timer to Master_Down_Interval, Transition to the Backup
 	// state." Addresses compare as unsigned big-endian integers.
+	//
+	// Both cases linger (handoverLinger). A higher priority advert mostly
+	// comes from a Backup that has just preempted (Master_Down_Timer, or
+	// an address owner at once), whose gratuitous ARP follows that advert.
+	// Otherwise, and always at equal priority (a Backup of equal priority
+	// never preempts), it comes from a router that was Master too: both
+	// started together or a partition healed. Its announcements may then
+	// still be on their way (a simultaneous start) or long done; 10 ms
+	// more of two routers answering, after however long they both did,
+	// costs nothing, and dropping the addresses at once would not bring
+	// back the clients that still point at this router either.
 	var reason string
 	switch {
 	case a.Priority > i.effective:
@@ -326,26 +340,35 @@ func (i *Instance) receiveMaster(now time.Time, src netip.Addr, a *Advert) {
 	if i.cfg.Version == 3 {
 		i.masterAdverInterval = a.Interval
 	}
-	i.becomeBackup(now, reason, time.Time{})
+	i.becomeBackup(now, reason, now.Add(handoverLinger))
 	i.masterAddr, i.masterPriority = src, a.Priority
 }
 
-// handoverLinger is how long a Master that handed over keeps its addresses
-// after hearing the new Master's first advert. The new Master announces the
-// addresses (gratuitous ARP, unsolicited NA) only after that advert, once
-// it has configured them: vigil's driver sends the first burst in the same
-// step (garp_master_delay only delays the second burst), and so does
-// keepalived. The benchmark measured the first GARP 0.2 to 1.4 ms after
-// the advert on a busy two-core machine; removing the addresses at the
-// advert left clients' neighbour entries pointing at a router without them
-// for that long, and about one switchover in twenty lost a ping. 10 ms (one
-// RFC 5798 centisecond) covers that gap several times over, also for a new
-// Master that configures many addresses before announcing them. Both
-// routers answering that long is harmless for IPv4: the GARP overrides the
-// clients' entries, and Linux ignores ARP replies for an entry updated less
-// than locktime (1 s) ago. It is kept short because neighbour
-// advertisements have no locktime: an IPv6 client's solicitation answered
-// by the old router in the window would point the client back at it.
+// handoverLinger is how long a Master that handed over (Shutdown, Resign,
+// Hold) or was preempted keeps its addresses after hearing the new Master's
+// first advert. The new Master announces the addresses (gratuitous ARP,
+// unsolicited NA) only after that advert, once it has configured them:
+// vigil's driver sends the first burst in the same step (garp_master_delay
+// only delays the second burst), and so does keepalived. The benchmark
+// measured the first GARP 0.2 to 1.4 ms after the advert on a busy two-core
+// machine; removing the addresses at the advert left clients' neighbour
+// entries pointing at a router without them for that long, and about one
+// switchover in twenty lost a ping. 10 ms (one RFC 5798 centisecond) covers
+// that gap several times over, also for a new Master that configures many
+// addresses before announcing them. Both routers answering that long is
+// harmless for IPv4: the GARP overrides the clients' entries, and Linux
+// ignores ARP replies for an entry updated less than locktime (1 s) ago. It
+// is kept short because neighbour advertisements have no locktime: an IPv6
+// client's solicitation answered by the old router in the window would
+// point the client back at it.
+//
+// Nothing lingers where this router must stop answering or no new Master
+// will announce the addresses: a fault (its own, or its sync group's)
+// removes them at once, also during a linger, and so does a Shutdown that
+// nobody took over within Master_Down_Interval. A priority 0 advert makes
+// no Master leave (RFC 3768 6.4.3: it answers with an advert); a lingering
+// Backup that hears one keeps its deadline, and if its Skew_Time runs out
+// first it becomes Master again, which ends the linger.
 const handoverLinger = 10 * time.Millisecond
 
 // receiveHandingOver handles adverts while a Master hands over after
@@ -410,8 +433,8 @@ func (i *Instance) handoverTimedOut(now time.Time) {
 // after Master_Down_Interval it removes them and stops at once. (The RFC and
 // keepalived remove the addresses at once, leaving the clients without a
 // router until the new Master's gratuitous ARP.) Any other instance stops at
-// once; addresses still kept after a handover go when the linger ends.
-// Stopped reports when nothing is left to do.
+// once; addresses still kept after a handover or preemption go when the
+// linger ends. Stopped reports when nothing is left to do.
 func (i *Instance) Shutdown(now time.Time) {
 	switch {
 	case i.state == StateStop:
@@ -451,8 +474,8 @@ func (i *Instance) Resign(now time.Time, hold time.Duration) {
 }
 
 // Stopped reports whether the instance is in Stop with nothing left to do:
-// no addresses kept after a handover. A driver that is stopping keeps
-// calling Tick until every instance is Stopped.
+// no addresses kept after a handover or preemption. A driver that is
+// stopping keeps calling Tick until every instance is Stopped.
 func (i *Instance) Stopped() bool { return i.state == StateStop && i.lingerUntil.IsZero() }
 
 // SetPriorityDelta sets the sum of the tracked objects' weights. The
@@ -589,8 +612,8 @@ func (i *Instance) forceMaster(now time.Time, reason string) {
 
 // forceBackup makes a Master member Backup at once and extends its
 // preemption hold to holdUntil and the linger of its addresses to
-// lingerUntil (the hold and linger of the member that resigned, if any). A
-// member that is shutting down stops instead.
+// lingerUntil (the hold and linger of the member that resigned or was
+// preempted, if any). A member that is shutting down stops instead.
 func (i *Instance) forceBackup(now time.Time, reason string, holdUntil, lingerUntil time.Time) {
 	if i.state != StateMaster {
 		return
@@ -647,8 +670,9 @@ func (i *Instance) becomeMaster(now time.Time, reason string) {
 }
 
 // becomeBackup leaves Master for Backup: remove the addresses (at
-// lingerUntil if that is later than now), cancel Adver_Timer, set
-// Master_Down_Timer to Master_Down_Interval (RFC 3768 6.4.3).
+// lingerUntil if that is later than now, see handoverLinger), cancel
+// Adver_Timer, set Master_Down_Timer to Master_Down_Interval (RFC 3768
+// 6.4.3).
 func (i *Instance) becomeBackup(now time.Time, reason string, lingerUntil time.Time) {
 	i.releaseVIPs(now, lingerUntil)
 	i.endHandover()

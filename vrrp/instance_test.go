@@ -200,15 +200,23 @@ func TestInstanceHigherPriorityDemotesMaster(t *testing.T) {
 	smExpect(t, i)
 	smExpectState(t, i, StateMaster, StateMaster)
 
-	smRecv(t, i, up+200*time.Millisecond, "10.0.0.2", 200)
-	smExpect(t, i, "remove vips",
-		"master->backup at 3.809375s: higher priority advert from 10.0.0.2 (prio 200)")
+	// Preempted, it is Backup at once but keeps the addresses for
+	// handoverLinger: the preempting Master announces them after this
+	// advert.
+	at := up + 200*time.Millisecond
+	smRecv(t, i, at, "10.0.0.2", 200)
+	smExpect(t, i, "master->backup at 3.809375s: higher priority advert from 10.0.0.2 (prio 200)")
 	smExpectState(t, i, StateBackup, StateBackup)
-	smExpectDeadline(t, i, up+200*time.Millisecond+smSec(3.609375))
 	s := i.Snapshot()
 	if s.MasterAddr != netip.MustParseAddr("10.0.0.2") || s.MasterPriority != 200 {
 		t.Errorf("master as seen = %v prio %d", s.MasterAddr, s.MasterPriority)
 	}
+	smExpectDeadline(t, i, at+handoverLinger)
+	i.Tick(smAt(at + handoverLinger - 1))
+	smExpect(t, i)
+	i.Tick(smAt(at + handoverLinger))
+	smExpect(t, i, "remove vips")
+	smExpectDeadline(t, i, at+smSec(3.609375))
 }
 
 func TestInstanceEqualPriorityTieBreak(t *testing.T) {
@@ -237,12 +245,13 @@ func TestInstanceEqualPriorityTieBreak(t *testing.T) {
 				smExpectState(t, i, StateMaster, StateMaster)
 				return
 			}
-			outs := smFormat(i.TakeOutputs())
-			want := fmt.Sprintf("master->backup at %v: equal priority advert from higher address %s (prio 100)",
-				up+time.Millisecond, tt.peer)
-			if !slices.Equal(outs, []string{"remove vips", want}) {
-				t.Fatalf("outputs %q", outs)
-			}
+			// The other router was Master too; the addresses linger as
+			// after a preemption.
+			smExpect(t, i, fmt.Sprintf("master->backup at %v: equal priority advert from higher address %s (prio 100)",
+				up+time.Millisecond, tt.peer))
+			smExpectDeadline(t, i, up+time.Millisecond+handoverLinger)
+			i.Tick(smAt(up + time.Millisecond + handoverLinger))
+			smExpect(t, i, "remove vips")
 		})
 	}
 }
@@ -360,6 +369,7 @@ func TestInstancePreemptDelayRestartsEachBackupPeriod(t *testing.T) {
 	}
 	// Demoted by a 250 at 6s: a new Backup period starts.
 	smRecv(t, i, 6*time.Second, "10.0.0.3", 250)
+	i.Tick(smAt(6*time.Second + handoverLinger))
 	i.TakeOutputs()
 	// The 250 falls silent and the 100 takes over at 7s: the delay runs
 	// again, from 7s to 9s.
@@ -406,6 +416,8 @@ func TestInstanceV3LearnsMasterAdverInterval(t *testing.T) {
 	a = smAdvert(cfg, 150)
 	a.Interval = 200 * time.Millisecond
 	i.Receive(smAt(1500*time.Millisecond), netip.MustParseAddr("10.0.0.3"), a)
+	smExpectDeadline(t, i, 1500*time.Millisecond+handoverLinger)
+	i.Tick(smAt(1500*time.Millisecond + handoverLinger))
 	smExpectDeadline(t, i, 1500*time.Millisecond+720*time.Millisecond)
 }
 
@@ -578,7 +590,9 @@ func TestInstancePriorityDeltaTakesEffect(t *testing.T) {
 	}
 	// It now loses to a 50 it used to beat.
 	smRecv(t, i, up+1500*time.Millisecond, "10.0.0.2", 50)
-	smExpect(t, i, "remove vips", "master->backup at 5.109375s: higher priority advert from 10.0.0.2 (prio 50)")
+	smExpect(t, i, "master->backup at 5.109375s: higher priority advert from 10.0.0.2 (prio 50)")
+	i.Tick(smAt(up + 1500*time.Millisecond + handoverLinger))
+	smExpect(t, i, "remove vips")
 
 	// A preempting Backup whose priority rises above the Master's discards
 	// its adverts and takes over when the timer fires (RFC 3768 6.4.2).
@@ -955,4 +969,116 @@ func TestInstanceMasterAgainDuringLinger(t *testing.T) {
 	smExpect(t, j, "advert 192", "add vips", "announce",
 		fmt.Sprintf("backup->master at %v: priority 0 advert from 10.0.0.2", took+handoverLinger))
 	smExpectDeadline(t, j, took+handoverLinger+cfg.AdvertInterval)
+}
+
+// smPreempted returns an instance of cfg that became Master and was
+// preempted 700ms later by 10.0.0.2 advertising prio, at the returned time,
+// with its outputs drained: a Backup whose addresses linger.
+func smPreempted(t *testing.T, cfg InstanceConfig, prio uint8) (*Instance, time.Duration) {
+	t.Helper()
+	i, up := smMaster(t, cfg)
+	at := up + 700*time.Millisecond
+	smRecv(t, i, at, "10.0.0.2", prio)
+	smExpect(t, i, fmt.Sprintf("master->backup at %v: higher priority advert from 10.0.0.2 (prio %d)", at, prio))
+	smExpectDeadline(t, i, at+handoverLinger)
+	return i, at
+}
+
+// The linger after a preemption ends as the one after a handover does: a
+// fault removes the addresses at once, a Shutdown keeps the deadline (and
+// Stopped waits for it), the preempting Master's further adverts change
+// nothing, and its priority 0 advert makes this router Master again, which
+// ends the linger if Skew_Time runs out first and otherwise adds the
+// addresses back after they went.
+func TestInstancePreemptionLinger(t *testing.T) {
+	t.Run("fault", func(t *testing.T) {
+		i, at := smPreempted(t, smConfig(100, "10.0.0.1"), 200)
+		i.SetFault(smAt(at+time.Millisecond), true, "link")
+		smExpect(t, i, "remove vips", fmt.Sprintf("backup->fault at %v: fault: link", at+time.Millisecond))
+		if !i.NextDeadline().IsZero() {
+			t.Fatalf("timers armed in fault: %v", i.NextDeadline())
+		}
+		i.Tick(smAt(at + handoverLinger))
+		smExpect(t, i)
+	})
+	t.Run("shutdown", func(t *testing.T) {
+		i, at := smPreempted(t, smConfig(100, "10.0.0.1"), 200)
+		i.Shutdown(smAt(at + 2*time.Millisecond))
+		smExpect(t, i, fmt.Sprintf("backup->stop at %v: shutdown", at+2*time.Millisecond))
+		if i.Stopped() {
+			t.Fatal("Stopped while the addresses linger")
+		}
+		smExpectDeadline(t, i, at+handoverLinger)
+		i.Tick(smAt(at + handoverLinger))
+		smExpect(t, i, "remove vips")
+		if !i.Stopped() || !i.NextDeadline().IsZero() {
+			t.Fatalf("Stopped %v, NextDeadline %v", i.Stopped(), i.NextDeadline())
+		}
+	})
+	t.Run("further adverts", func(t *testing.T) {
+		i, at := smPreempted(t, smConfig(100, "10.0.0.1"), 200)
+		smRecv(t, i, at+5*time.Millisecond, "10.0.0.2", 200)
+		smExpect(t, i)
+		smExpectDeadline(t, i, at+handoverLinger)
+		i.Tick(smAt(at + handoverLinger))
+		smExpect(t, i, "remove vips")
+		smExpectDeadline(t, i, at+5*time.Millisecond+smSec(3.609375))
+	})
+	t.Run("priority 0, Skew_Time first", func(t *testing.T) {
+		// Only the address owner outranks 254, whose Skew_Time (2/256 s)
+		// is shorter than the linger.
+		i, at := smPreempted(t, smConfig(254, "10.0.0.1"), 255)
+		smRecv(t, i, at+time.Millisecond, "10.0.0.2", 0)
+		skew := SkewTime(2, 254, time.Second)
+		smExpectDeadline(t, i, at+time.Millisecond+skew)
+		i.Tick(smAt(at + time.Millisecond + skew))
+		smExpect(t, i, "advert 254", "add vips", "announce",
+			fmt.Sprintf("backup->master at %v: priority 0 advert from 10.0.0.2", at+time.Millisecond+skew))
+		i.Tick(smAt(at + handoverLinger))
+		smExpect(t, i)
+	})
+	t.Run("priority 0, linger first", func(t *testing.T) {
+		i, at := smPreempted(t, smConfig(100, "10.0.0.1"), 200)
+		smRecv(t, i, at+time.Millisecond, "10.0.0.2", 0)
+		i.Tick(smAt(at + handoverLinger))
+		smExpect(t, i, "remove vips")
+		skew := SkewTime(2, 100, time.Second)
+		smExpectDeadline(t, i, at+time.Millisecond+skew)
+		i.Tick(smAt(at + time.Millisecond + skew))
+		smExpect(t, i, "advert 100", "add vips", "announce",
+			fmt.Sprintf("backup->master at %v: priority 0 advert from 10.0.0.2", at+time.Millisecond+skew))
+	})
+	t.Run("address owner", func(t *testing.T) {
+		// An address owner preempts the moment it hears the Master
+		// (receiveBackup), with its advert first: the Master lingers too.
+		i, at := smPreempted(t, smConfig(200, "10.0.0.1"), 255)
+		i.Tick(smAt(at + handoverLinger))
+		smExpect(t, i, "remove vips")
+	})
+}
+
+// Leaving Master for a reason other than another Master's advert does not
+// linger: a fault removes the addresses with the priority 0 advert, and a
+// Shutdown nobody answers removes them when it gives up.
+func TestInstanceNoLingerWithoutNewMaster(t *testing.T) {
+	i, up := smMaster(t, smConfig(100, "10.0.0.1"))
+	i.SetFault(smAt(up), true, "link")
+	smExpect(t, i, "advert 0", "remove vips", fmt.Sprintf("master->fault at %v: fault: link", up))
+	if !i.NextDeadline().IsZero() {
+		t.Fatalf("timers armed in fault: %v", i.NextDeadline())
+	}
+
+	j, up := smMaster(t, smConfig(100, "10.0.0.1"))
+	j.Shutdown(smAt(up))
+	smExpect(t, j, "advert 0")
+	mdi := MasterDownInterval(2, 100, time.Second)
+	for k := 1; k <= 3; k++ {
+		j.Tick(smAt(up + time.Duration(k)*time.Second))
+		smExpect(t, j, "advert 0")
+	}
+	j.Tick(smAt(up + mdi))
+	smExpect(t, j, "remove vips", fmt.Sprintf("master->stop at %v: shutdown: no new master within %v", up+mdi, mdi))
+	if !j.Stopped() {
+		t.Fatal("not Stopped")
+	}
 }

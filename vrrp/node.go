@@ -991,7 +991,8 @@ func (n *Node) scheduleAnnouncements(ri *runtimeInstance, now time.Time) {
 
 // runAnnouncements sends the announcements that are due. Only a Master
 // announces: an instance that keeps its addresses for a moment after a
-// handover must not pull the clients back from the new Master.
+// handover or preemption must not pull the clients back from the new
+// Master.
 func (n *Node) runAnnouncements(ri *runtimeInstance, now time.Time) {
 	if !ri.vipsHeld || ri.inst.State() != StateMaster {
 		ri.announceAt, ri.refreshAt = nil, time.Time{}
@@ -1031,7 +1032,8 @@ func (n *Node) announceAddr(ri *runtimeInstance, a netip.Addr) {
 
 // handleAddrRemoved restores a VIP removed behind vigil's back while the
 // instance is Master, and announces it again. One removed while the
-// instance keeps its addresses after a handover is left removed.
+// instance keeps its addresses after a handover or preemption is left
+// removed.
 func (n *Node) handleAddrRemoved(dev string, p netip.Prefix) {
 	for _, ri := range n.instances {
 		for _, v := range ri.cfg.VIPs {

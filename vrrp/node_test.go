@@ -397,6 +397,32 @@ func TestNodeStopIsMakeBeforeBreak(t *testing.T) {
 	}
 }
 
+// A master preempted by a higher priority peer reports Backup at once but
+// keeps the VIP for the linger after the peer's advert.
+func TestNodePreemptedKeepsVIPForLinger(t *testing.T) {
+	fp := newFakePlatform()
+	cfg := testNodeInstance(150)
+	cfg.Protocol.AdvertInterval = 100 * time.Millisecond
+	n, _, _ := startNode(t, NodeConfig{Instances: []NodeInstance{cfg}}, fp)
+	vip := netip.MustParsePrefix("10.99.0.250/24")
+	waitUntil(t, 2*time.Second, "VIP added", func() bool { return fp.addrs.has(vip) })
+	peer := netip.MustParseAddr("10.99.0.12")
+	adv := &Advert{Version: 3, Type: 1, VRID: 51, Priority: 200, Interval: 100 * time.Millisecond, Addrs: []netip.Addr{vip.Addr()}}
+	b, _ := adv.Marshal(peer, MulticastGroupV4)
+	sent := time.Now()
+	fp.conn.in <- Received{Src: peer, Dst: MulticastGroupV4, HopLimit: 255, Payload: b}
+	waitUntil(t, time.Second, "VIP removed", func() bool { return !fp.addrs.has(vip) })
+	fp.addrs.mu.Lock()
+	delAt := fp.addrs.delAt
+	fp.addrs.mu.Unlock()
+	if d := delAt.Sub(sent); d < handoverLinger {
+		t.Fatalf("VIP removed %v after the peer's advert, want at least the linger %v", d, handoverLinger)
+	}
+	if s := snapshotOf(t, n); s.State != StateBackup || s.MasterAddr != peer || s.MasterPriority != 200 {
+		t.Fatalf("state %v, master %v prio %d", s.State, s.MasterAddr, s.MasterPriority)
+	}
+}
+
 // While an instance keeps its addresses after a handover it announces
 // nothing: a pending second burst would pull the clients back to it just
 // before it removes them.

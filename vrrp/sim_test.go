@@ -239,11 +239,23 @@ func (s *simNet) runUntil(end time.Time) {
 				s.deliver(p)
 			}
 		}
+		// As the driver's handleTick: every instance of a node is ticked in
+		// one input, then its groups are synced. (Ticked one by one, two
+		// members of a group whose addresses linger until the same
+		// deadline would disagree between the two Ticks.)
 		for _, n := range s.nodes {
+			due := false
 			for _, i := range n.insts {
 				if d := i.NextDeadline(); !d.IsZero() && !d.After(s.now) {
-					s.input(n, func(now time.Time) { i.Tick(now) })
+					due = true
 				}
+			}
+			if due {
+				s.input(n, func(now time.Time) {
+					for _, i := range n.insts {
+						i.Tick(now)
+					}
+				})
 			}
 		}
 	}
@@ -410,9 +422,16 @@ func TestSimPartitionAndHeal(t *testing.T) {
 	s.runFor(10 * time.Second)
 	s.expectMasters("VI_1", "r2", "r3")
 
-	// Heal: r2 yields to r3's first advert it hears.
+	// Heal: r2 yields to r3's first advert it hears, and keeps the VIPs
+	// for the linger after it, as a preempted Master does.
 	clear(s.cut)
 	heal := s.now
+	var r2Released time.Time
+	s.check = func() {
+		if !r2.holds[51] && r2Released.IsZero() {
+			r2Released = s.now
+		}
+	}
 	s.runFor(5 * time.Second)
 	s.expectMasters("VI_1", "r3")
 	down := s.transitionsTo("r2", "VI_1", StateBackup)
@@ -420,8 +439,58 @@ func TestSimPartitionAndHeal(t *testing.T) {
 	if last.from != StateMaster || last.at.Sub(heal) > time.Second+s.latency {
 		t.Fatalf("r2 yielded at %v (healed at %v)\n%s", last, heal.Sub(smT0), s.transitionLog())
 	}
+	if want := last.at.Add(handoverLinger); !r2Released.Equal(want) {
+		t.Fatalf("r2 removed its VIPs at %v, want %v", r2Released.Sub(smT0), want.Sub(smT0))
+	}
 	if r3ups := s.transitionsTo("r3", "VI_1", StateBackup); len(r3ups) != 1 { // init->backup only
 		t.Fatalf("r3 left master: %v", r3ups)
+	}
+}
+
+// A higher priority router that comes up preempts the Master: the Master
+// becomes Backup when the preempting advert reaches it and removes its VIPs
+// handoverLinger later, when the new Master has announced them; at every
+// step someone holds the VIPs.
+func TestSimPreemptionLingers(t *testing.T) {
+	for _, cfg := range []InstanceConfig{smConfig(100, "10.0.0.1"), simV3Config()} {
+		t.Run(fmt.Sprintf("v%d", cfg.Version), func(t *testing.T) {
+			s := newSimNet(t, time.Millisecond, 1)
+			r1 := s.addNode("r1", "10.0.0.1", cfg)
+			cfg.Priority = 200
+			r2 := s.addNode("r2", "10.0.0.2", cfg)
+			s.input(r1, func(now time.Time) { r1.inst("VI_1").Start(now) })
+			s.runFor(10 * time.Second)
+			s.expectMasters("VI_1", "r1")
+
+			gap := ""
+			var released time.Time
+			s.check = func() {
+				if len(s.holders(51)) == 0 && gap == "" {
+					gap = fmt.Sprintf("%v: VIPs unheld", s.now.Sub(smT0))
+				}
+				if !r1.holds[51] && released.IsZero() {
+					released = s.now
+				}
+			}
+			start := s.now
+			s.input(r2, func(now time.Time) { r2.inst("VI_1").Start(now) })
+			s.runFor(10 * time.Second)
+			s.expectMasters("VI_1", "r2")
+			if gap != "" {
+				t.Fatalf("%s\n%s", gap, s.transitionLog())
+			}
+			// r2 discards r1's lower adverts and takes over when its
+			// Master_Down_Timer (set at startup) fires.
+			up := s.transitionsTo("r2", "VI_1", StateMaster)
+			down := s.transitionsTo("r1", "VI_1", StateBackup)
+			wantUp := start.Add(MasterDownInterval(cfg.Version, 200, cfg.AdvertInterval))
+			if len(up) != 1 || !up[0].at.Equal(wantUp) || len(down) != 2 || !down[1].at.Equal(wantUp.Add(s.latency)) {
+				t.Fatalf("r2 master %v (want %v), r1 backup %v\n%s", up, wantUp.Sub(smT0), down, s.transitionLog())
+			}
+			if want := down[1].at.Add(handoverLinger); !released.Equal(want) {
+				t.Fatalf("r1 removed its VIPs at %v, want %v", released.Sub(smT0), want.Sub(smT0))
+			}
+		})
 	}
 }
 

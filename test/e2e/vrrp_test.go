@@ -33,7 +33,8 @@ func v3(prio int) instanceConf {
 
 // Initial election, then kill -9 of the master: the backup takes over and
 // the client's neighbour table follows the GARP; then the old master comes
-// back and preempts.
+// back and preempts, and the preempted one keeps the VIP until the
+// preempting one has announced it, so the client keeps getting answers.
 func TestElectionKillAndPreempt(t *testing.T) {
 	p := newPair(t)
 	v1 := startVigil(t, p.d1, config("d1", "", v3(150)))
@@ -50,11 +51,25 @@ func TestElectionKillAndPreempt(t *testing.T) {
 	waitAnswered(t, ping, 2*time.Second)
 	t.Logf("kill -9: director2 master after %v; %v", took, ping.Stats())
 
+	before := ping.Stats()
+	restartAt := time.Now()
 	startVigil(t, p.d1, config("d1", "", v3(150)))
 	waitHolder(t, lab.VIP4, p.d1, []*lab.Host{p.d2}, 3*time.Second)
 	waitState(t, p.d2, "VI_1", "backup", time.Second)
 	waitNeigh(t, p.cl, lab.VIP4, p.d1, time.Second)
 	waitAnswered(t, ping, 2*time.Second)
+	st := ping.Stats()
+	// Lost counts the request in flight at each Stats call.
+	lost := st.Lost() - before.Lost()
+	t.Logf("preemption: %d pings lost; %v", lost, st)
+	if lost > 2 {
+		for _, g := range st.Gaps {
+			if g.End.After(restartAt) {
+				t.Logf("gap from %v to %v after the restart, %d lost", g.Start.Sub(restartAt), g.End.Sub(restartAt), g.Lost)
+			}
+		}
+		t.Fatalf("client lost %d pings during the preemption, want at most 2", lost)
+	}
 	if v := metric(p.d2, `vigil_vrrp_instance_transitions_total{from="master",to="backup",vrrp_instance="VI_1"}`); v != 1 {
 		t.Fatalf("director2 master->backup transitions = %v, want 1", v)
 	}
