@@ -2,8 +2,10 @@ package collector
 
 import (
 	"slices"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 
 	"github.com/vigil-lb/vigil/check"
 	"github.com/vigil-lb/vigil/ipvs"
@@ -64,6 +66,11 @@ type lbCollector struct {
 	snapshot func() LBSnapshot
 	descs    []*prometheus.Desc // every descriptor, for Describe
 
+	// layout is that of the last snapshot scraped.
+	layout atomic.Pointer[lbLayout]
+	// kindLabels are the label sets of sortedKinds.
+	kindLabels [][]*dto.LabelPair
+
 	ipvsUp *prometheus.Desc
 
 	vsInfo          *prometheus.Desc
@@ -113,8 +120,12 @@ type lbCollector struct {
 // gauges are exposed only for objects the kernel holds.
 //
 // snapshot is called once per scrape and must be cheap and safe for
-// concurrent use; the collector only reads what it returns. The
-// scheduling lateness of checks is a separate collector, CheckLateness.
+// concurrent use; the collector only reads what it returns. The label
+// values of the series depend only on names, addresses and check IDs,
+// which change with the configuration rather than between scrapes: the
+// collector builds them once per such change (lbLayout) and reuses them
+// while the snapshots keep that shape. The scheduling lateness of checks
+// is a separate collector, CheckLateness.
 func NewLB(snapshot func() LBSnapshot) prometheus.Collector {
 	c := &lbCollector{snapshot: snapshot}
 	d := func(subsystem, name, help string, labels ...string) *prometheus.Desc {
@@ -217,6 +228,9 @@ func NewLB(snapshot func() LBSnapshot) prometheus.Collector {
 		"How long the last reconcile pass took; 0 before the first pass.")
 	c.reconcileLastSuccess = d("ipvs", "reconcile_last_success_timestamp_seconds",
 		"Unix time in seconds of the end of the last reconcile pass that succeeded; 0 if none has.")
+	for _, k := range sortedKinds {
+		c.kindLabels = append(c.kindLabels, []*dto.LabelPair{labelPair(kindName, k)})
+	}
 	return c
 }
 
@@ -227,143 +241,136 @@ func (c *lbCollector) Describe(ch chan<- *prometheus.Desc) {
 	}
 }
 
-// Collect implements prometheus.Collector.
+// Collect implements prometheus.Collector. It exposes what referenceLB
+// (lb_reference_test.go) does, from the label sets of the snapshot's
+// layout.
 func (c *lbCollector) Collect(ch chan<- prometheus.Metric) {
 	snap := c.snapshot()
-	ch <- gauge(c.ipvsUp, boolValue(snap.IPVSUp))
+	l := c.layout.Load()
+	if l == nil || !l.fits(&snap) {
+		l = newLBLayout(&snap)
+		c.layout.Store(l)
+	}
+	e := &emitter{ch: ch}
+	e.gauge(c.ipvsUp, nil, boolValue(snap.IPVSUp))
 
-	// owner maps a check ID to the real server whose CheckIDs list it; a
-	// check listed twice belongs to the first.
-	type rsRef struct{ vs, rs string }
-	owner := map[string]rsRef{}
-	for i := range snap.VirtualServers {
-		vs := &snap.VirtualServers[i]
-		c.collectVirtualServer(ch, vs, snap.IPVSUp)
-		for _, r := range vs.RealServers {
-			for _, id := range r.CheckIDs {
-				if _, ok := owner[id]; !ok {
-					owner[id] = rsRef{vs.Name, r.Address}
-				}
-			}
-		}
+	for _, vl := range l.vsInfo {
+		e.gauge(c.vsInfo, vl, 1)
 	}
-	for i := range snap.Checks {
-		s := &snap.Checks[i]
-		// A check no real server lists is still exposed, with empty
-		// virtual_server and real_server: it runs, so its state counts.
-		o := owner[s.ID]
-		c.collectCheck(ch, s, o.vs, o.rs)
+	for i := range l.vsSeries {
+		c.collectVirtualServer(e, &l.vsSeries[i], &snap)
 	}
-	c.collectReconcile(ch, &snap.Reconcile)
+	for _, sl := range l.sorryInfo {
+		e.gauge(c.vsSorryInfo, sl, 1)
+	}
+	for i := range l.rsSeries {
+		c.collectRealServer(e, &l.rsSeries[i], &snap)
+	}
+	for i := range l.checkSeries {
+		c.collectCheck(e, &l.checkSeries[i], &snap.Checks[l.checkSeries[i].check])
+	}
+	c.collectReconcile(e, &snap.Reconcile)
 }
 
-func (c *lbCollector) collectVirtualServer(ch chan<- prometheus.Metric, vs *VirtualServerState, ipvsUp bool) {
-	name, svc := vs.Name, vs.Key.String()
-	sched := vs.Scheduler
-	if sched == "" {
-		sched = ipvs.DefaultScheduler
-	}
-	ch <- gauge(c.vsInfo, 1, name, svc, vs.Key.Family.String(), sched)
+func (c *lbCollector) collectVirtualServer(e *emitter, vl *vsSeries, snap *LBSnapshot) {
+	vs, labels := &snap.VirtualServers[vl.vs], vl.labels
 	// Without IPVS nothing is in the kernel, whatever the snapshot says.
-	inKernel := ipvsUp && vs.InKernel
-	ch <- gauge(c.vsInKernel, boolValue(inKernel), name, svc)
-	ch <- gauge(c.vsQuorumUp, boolValue(vs.Status.QuorumUp), name, svc)
-	ch <- gauge(c.vsSorryActive, boolValue(vs.Status.SorryActive), name, svc)
-	ch <- gauge(c.vsRealServers, float64(vs.Status.RealServers), name, svc)
-	ch <- gauge(c.vsRealServersUp, float64(vs.Status.RealServersUp), name, svc)
-	ch <- gauge(c.vsAliveWeight, float64(vs.Status.AliveWeight), name, svc)
+	inKernel := snap.IPVSUp && vs.InKernel
+	e.gauge(c.vsInKernel, labels, boolValue(inKernel))
+	e.gauge(c.vsQuorumUp, labels, boolValue(vs.Status.QuorumUp))
+	e.gauge(c.vsSorryActive, labels, boolValue(vs.Status.SorryActive))
+	e.gauge(c.vsRealServers, labels, float64(vs.Status.RealServers))
+	e.gauge(c.vsRealServersUp, labels, float64(vs.Status.RealServersUp))
+	e.gauge(c.vsAliveWeight, labels, float64(vs.Status.AliveWeight))
 	if inKernel {
-		c.collectStats(ch, c.vsStats, vs.Stats, name, svc)
-	}
-
-	// The sorry server may share its address with a real server; the
-	// kernel then holds one destination for both (ipvs.Desired), and so
-	// do the per-real-server series: the real server's entry wins.
-	var realAddrs []string
-	for _, r := range vs.RealServers {
-		if !r.Sorry {
-			realAddrs = append(realAddrs, r.Address)
-		}
-	}
-	var done []string
-	for i := range vs.RealServers {
-		r := &vs.RealServers[i]
-		if r.Sorry {
-			ch <- gauge(c.vsSorryInfo, 1, name, r.Address)
-			if slices.Contains(realAddrs, r.Address) {
-				continue
-			}
-		}
-		if slices.Contains(done, r.Address) {
-			continue // listed twice: one set of series
-		}
-		done = append(done, r.Address)
-		c.collectRealServer(ch, r, name, inKernel && r.InKernel)
+		c.collectStats(e, c.vsStats, labels, vs.Stats)
 	}
 }
 
-func (c *lbCollector) collectRealServer(ch chan<- prometheus.Metric, r *RealServerState, vs string, inKernel bool) {
-	ch <- gauge(c.rsInKernel, boolValue(inKernel), vs, r.Address)
-	ch <- gauge(c.rsConfiguredWeight, float64(r.ConfiguredWeight), vs, r.Address)
-	ch <- gauge(c.rsUp, boolValue(r.Up), vs, r.Address)
-	ch <- gauge(c.rsDrained, boolValue(r.Drained), vs, r.Address)
+func (c *lbCollector) collectRealServer(e *emitter, rl *rsSeries, snap *LBSnapshot) {
+	vs := &snap.VirtualServers[rl.vs]
+	r, labels := &vs.RealServers[rl.rs], rl.labels
+	inKernel := snap.IPVSUp && vs.InKernel && r.InKernel
+	e.gauge(c.rsInKernel, labels, boolValue(inKernel))
+	e.gauge(c.rsConfiguredWeight, labels, float64(r.ConfiguredWeight))
+	e.gauge(c.rsUp, labels, boolValue(r.Up))
+	e.gauge(c.rsDrained, labels, boolValue(r.Drained))
 	if !inKernel {
 		return
 	}
-	ch <- gauge(c.rsWeight, float64(r.KernelWeight), vs, r.Address)
-	ch <- gauge(c.rsActiveConns, float64(r.Stats.ActiveConnections), vs, r.Address)
-	ch <- gauge(c.rsInactiveConns, float64(r.Stats.InactiveConnections), vs, r.Address)
-	ch <- gauge(c.rsPersistentConns, float64(r.Stats.PersistentConnections), vs, r.Address)
-	c.collectStats(ch, c.rsStats, r.Stats.Stats, vs, r.Address)
+	e.gauge(c.rsWeight, labels, float64(r.KernelWeight))
+	e.gauge(c.rsActiveConns, labels, float64(r.Stats.ActiveConnections))
+	e.gauge(c.rsInactiveConns, labels, float64(r.Stats.InactiveConnections))
+	e.gauge(c.rsPersistentConns, labels, float64(r.Stats.PersistentConnections))
+	c.collectStats(e, c.rsStats, labels, r.Stats.Stats)
 }
 
-func (c *lbCollector) collectStats(ch chan<- prometheus.Metric, d statDescs, s ipvs.Stats, labels ...string) {
-	ch <- counter(d.connections, float64(s.Connections), labels...)
-	ch <- counter(d.packetsIn, float64(s.PacketsIn), labels...)
-	ch <- counter(d.packetsOut, float64(s.PacketsOut), labels...)
-	ch <- counter(d.bytesIn, float64(s.BytesIn), labels...)
-	ch <- counter(d.bytesOut, float64(s.BytesOut), labels...)
+func (c *lbCollector) collectStats(e *emitter, d statDescs, labels []*dto.LabelPair, s ipvs.Stats) {
+	e.counter(d.connections, labels, float64(s.Connections))
+	e.counter(d.packetsIn, labels, float64(s.PacketsIn))
+	e.counter(d.packetsOut, labels, float64(s.PacketsOut))
+	e.counter(d.bytesIn, labels, float64(s.BytesIn))
+	e.counter(d.bytesOut, labels, float64(s.BytesOut))
 }
 
-func (c *lbCollector) collectCheck(ch chan<- prometheus.Metric, s *check.Snapshot, vs, rs string) {
-	l := []string{vs, rs, s.Type, s.ID}
-	ch <- gauge(c.checkUp, boolValue(s.Up), l...)
-	for _, r := range checkResults {
-		ch <- counter(c.checkResults, float64(s.Results[r]), append(l, r)...)
-	}
-	for r, n := range s.Results {
-		if !slices.Contains(checkResults, r) {
-			ch <- counter(c.checkResults, float64(n), append(l, r)...)
-		}
-	}
-	ch <- gauge(c.checkLastDuration, s.LastDuration.Seconds(), l...)
-	ch <- gauge(c.checkLastAttempt, timestampValue(s.LastCheck), l...)
-	ch <- gauge(c.checkConsecFail, float64(s.ConsecutiveFailures), l...)
-	ch <- counter(c.checkRetries, float64(s.Retries), l...)
-	ch <- counter(c.checkTransitions, float64(s.Transitions), l...)
-	ch <- counter(c.checkSkippedRuns, float64(s.SkippedRuns), l...)
+func (c *lbCollector) collectCheck(e *emitter, cl *checkSeries, s *check.Snapshot) {
+	labels := cl.labels
+	e.gauge(c.checkUp, labels, boolValue(s.Up))
+	c.collectCheckResults(e, cl, s)
+	e.gauge(c.checkLastDuration, labels, s.LastDuration.Seconds())
+	e.gauge(c.checkLastAttempt, labels, timestampValue(s.LastCheck))
+	e.gauge(c.checkConsecFail, labels, float64(s.ConsecutiveFailures))
+	e.counter(c.checkRetries, labels, float64(s.Retries))
+	e.counter(c.checkTransitions, labels, float64(s.Transitions))
+	e.counter(c.checkSkippedRuns, labels, float64(s.SkippedRuns))
 	if s.Weight != nil {
-		ch <- gauge(c.checkDynamicWeight, float64(*s.Weight), l...)
+		e.gauge(c.checkDynamicWeight, labels, float64(*s.Weight))
+	}
+	if len(s.Detail) == 0 {
+		return
 	}
 	for i, det := range checkDetails {
 		if v, ok := s.Detail[det.key]; ok {
-			ch <- gauge(c.checkDetail[i], v, l...)
+			e.gauge(c.checkDetail[i], labels, v)
 		}
 	}
 }
 
-func (c *lbCollector) collectReconcile(ch chan<- prometheus.Metric, r *ReconcileStats) {
-	ch <- counter(c.reconcileRuns, float64(r.Runs))
-	ch <- counter(c.reconcileErrors, float64(r.Errors))
-	for _, k := range reconcileKinds {
-		ch <- counter(c.reconcileChanges, float64(r.Changes[k]), k)
+// collectCheckResults sends vigil_check_results_total for s: a series for
+// every result in checkResults, zero included, and one for any other
+// result s.Results holds.
+func (c *lbCollector) collectCheckResults(e *emitter, cl *checkSeries, s *check.Snapshot) {
+	found := 0
+	for k, r := range sortedResults {
+		n, ok := s.Results[r]
+		if ok {
+			found++
+		}
+		e.counter(c.checkResults, cl.results[k], float64(n))
+	}
+	if len(s.Results) == found {
+		return
+	}
+	for r, n := range s.Results {
+		if !slices.Contains(checkResults, r) {
+			l := cl.labels // check, check_id, real_server, virtual_server
+			e.counter(c.checkResults, []*dto.LabelPair{l[0], l[1], l[2], labelPair(resultName, r), l[3]}, float64(n))
+		}
+	}
+}
+
+func (c *lbCollector) collectReconcile(e *emitter, r *ReconcileStats) {
+	e.counter(c.reconcileRuns, nil, float64(r.Runs))
+	e.counter(c.reconcileErrors, nil, float64(r.Errors))
+	for i, k := range sortedKinds {
+		e.counter(c.reconcileChanges, c.kindLabels[i], float64(r.Changes[k]))
 	}
 	for k, n := range r.Changes {
 		if !slices.Contains(reconcileKinds, k) {
-			ch <- counter(c.reconcileChanges, float64(n), k)
+			e.counter(c.reconcileChanges, []*dto.LabelPair{labelPair(kindName, k)}, float64(n))
 		}
 	}
-	ch <- counter(c.driftRepaired, float64(r.DriftRepaired))
-	ch <- gauge(c.reconcileLastDuration, r.LastDuration.Seconds())
-	ch <- gauge(c.reconcileLastSuccess, timestampValue(r.LastSuccess))
+	e.counter(c.driftRepaired, nil, float64(r.DriftRepaired))
+	e.gauge(c.reconcileLastDuration, nil, r.LastDuration.Seconds())
+	e.gauge(c.reconcileLastSuccess, nil, timestampValue(r.LastSuccess))
 }

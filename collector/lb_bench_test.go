@@ -70,7 +70,8 @@ func benchLBSnapshot(vss, rss int) LBSnapshot {
 //   - gather: prometheus.Registry.Gather, the collector plus the
 //     registry's checks and sorting;
 //   - gather-new-layout: the same when every scrape sees a snapshot of
-//     another shape (here, virtual servers renamed);
+//     another shape (here, virtual servers renamed), so that Collect
+//     rebuilds its label sets each time; layout: that rebuild alone;
 //   - http-text, http-gzip: the whole promhttp handler as daemon.go
 //     configures it, text exposition, without and with gzip (Prometheus
 //     asks for gzip).
@@ -131,6 +132,11 @@ func benchLBCollect(b *testing.B, vss, rss int) {
 			return s
 		}))
 		benchGather(b, reg)
+	})
+	b.Run("layout", func(b *testing.B) {
+		for b.Loop() {
+			newLBLayout(&snap)
+		}
 	})
 	for _, enc := range []string{"", "gzip"} {
 		name := "http-text"
