@@ -69,6 +69,11 @@ fuzz:
 	$(GO) test ./vrrp -run '^$$' -fuzz '^FuzzParseIPv4Header$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./config -run '^$$' -fuzz '^FuzzParse$$' -fuzztime $(FUZZTIME)
 	$(GO) test ./actuator -run '^$$' -fuzz '^FuzzDecodeWebhook$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./actuator -run '^$$' -fuzz '^FuzzWebhookHandler$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./actuator -run '^$$' -fuzz '^FuzzAPIHandler$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./actuator -run '^$$' -fuzz '^FuzzOpenStore$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./actuator -run '^$$' -fuzz '^FuzzAuditTail$$' -fuzztime $(FUZZTIME)
+	$(GO) test ./ipvs -run '^$$' -fuzz '^FuzzLoadOwnership$$' -fuzztime $(FUZZTIME)
 
 ## demo: two directors in network namespaces sharing a VIP; Ctrl-C cleans up.
 demo: deps

@@ -98,8 +98,9 @@ func (a *Audit) Append(r Record) error {
 	return nil
 }
 
-// tailChunk is how much Tail reads at a time, from the end.
-const tailChunk = 64 << 10
+// tailChunk is how much Tail reads at a time, from the end (a variable
+// for FuzzAuditTail, which makes it small).
+var tailChunk int64 = 64 << 10
 
 // Tail returns the last n records, oldest first. Lines that do not parse
 // (torn by a crash) are skipped. A missing log has no records.
@@ -127,7 +128,7 @@ func (a *Audit) Tail(n int) ([]Record, error) {
 	var carry []byte
 	pos := fi.Size()
 	for pos > 0 && len(out) < n {
-		size := min(int64(tailChunk), pos)
+		size := min(tailChunk, pos)
 		pos -= size
 		buf := make([]byte, size, size+int64(len(carry)))
 		if _, err := f.ReadAt(buf, pos); err != nil && err != io.EOF {

@@ -84,10 +84,22 @@ func loadOwnership(path string) (*ownership, error) {
 	if doc.Version != stateVersion {
 		return nil, fmt.Errorf("reading ipvs ownership %q: unsupported version %d", path, doc.Version)
 	}
-	for _, k := range doc.Services {
+	// JSON null and missing fields decode to zero values without
+	// ServiceKey.UnmarshalText: check every entry, or a record that
+	// loads would be saved as one that does not.
+	for i, k := range doc.Services {
+		if err := k.Validate(); err != nil {
+			return nil, fmt.Errorf("reading ipvs ownership %q: services[%d]: %w", path, i, err)
+		}
 		o.owned[k] = true
 	}
-	for _, d := range doc.Drains {
+	for i, d := range doc.Drains {
+		if err := d.Service.Validate(); err != nil {
+			return nil, fmt.Errorf("reading ipvs ownership %q: drains[%d].service: %w", path, i, err)
+		}
+		if d.Deadline.IsZero() {
+			return nil, fmt.Errorf("reading ipvs ownership %q: drains[%d].deadline: missing", path, i)
+		}
 		o.drains[drainKey{d.Service, d.Destination}] = d.Deadline
 	}
 	return o, nil
