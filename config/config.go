@@ -94,6 +94,18 @@ type VRRPInstance struct {
 	GARPMasterRepeat  int           `yaml:"garp_master_repeat"`  // packets per burst; default 5
 	GARPMasterRefresh time.Duration `yaml:"garp_master_refresh"` // periodic refresh while master; default 0 (off)
 	GARPInterval      time.Duration `yaml:"garp_interval"`       // gap between packets in a burst; default 0
+	// Split brain, as keepalived's keys of the same names. A master that
+	// hears another master advertise a lower priority (or its own from a
+	// lower address) announces its addresses again: GARPLowerPrioRepeat
+	// packets at once and as many GARPLowerPrioDelay later, once per
+	// episode (not again while that master keeps advertising).
+	GARPLowerPrioDelay  time.Duration `yaml:"garp_lower_prio_delay"`  // default garp_master_delay; 0: no second burst
+	GARPLowerPrioRepeat int           `yaml:"garp_lower_prio_repeat"` // 0..100; default garp_master_repeat; 0: off
+	// HigherPrioSendAdvert: a master that yields to a higher priority
+	// master first sends one advert with its own priority, so that the
+	// other announces its addresses again (see GARPLowerPrioRepeat).
+	// Default true (keepalived's default is false).
+	HigherPrioSendAdvert bool `yaml:"higher_prio_send_advert"`
 }
 
 // Auth is VRRPv2 authentication, as keepalived's authentication block.

@@ -97,6 +97,10 @@ func TestParseFull(t *testing.T) {
 			},
 			GARPMasterDelay:  5 * time.Second,
 			GARPMasterRepeat: 5,
+			// garp_lower_prio_* default to garp_master_*.
+			GARPLowerPrioDelay:   5 * time.Second,
+			GARPLowerPrioRepeat:  5,
+			HigherPrioSendAdvert: true,
 		}},
 		SyncGroups: []SyncGroup{{Name: "VG1", Instances: []string{"VI_1"}}},
 		Actuator:   actuator.DefaultConfig(),
@@ -130,6 +134,10 @@ func TestParseMasterMaster(t *testing.T) {
 			}},
 			GARPMasterDelay:  5 * time.Second,
 			GARPMasterRepeat: 5,
+			// garp_lower_prio_* default to garp_master_*.
+			GARPLowerPrioDelay:   5 * time.Second,
+			GARPLowerPrioRepeat:  5,
+			HigherPrioSendAdvert: true,
 		}
 	}
 	want := &Config{
@@ -290,6 +298,10 @@ func TestDefaultsMinimal(t *testing.T) {
 			TrackScripts:     []Track{{Name: "chk", Weight: ptr(-20)}},
 			GARPMasterDelay:  5 * time.Second,
 			GARPMasterRepeat: 5,
+			// garp_lower_prio_* default to garp_master_*.
+			GARPLowerPrioDelay:   5 * time.Second,
+			GARPLowerPrioRepeat:  5,
+			HigherPrioSendAdvert: true,
 		}},
 		Actuator: actuator.DefaultConfig(),
 		Hash:     sha256Hex([]byte(minimalYAML)),
@@ -338,6 +350,14 @@ vrrp_instances:
 		{name: "garp_master_repeat", got: func(c *Config) any { return instance(c).GARPMasterRepeat }, want: 5},
 		{name: "garp_master_refresh", got: func(c *Config) any { return instance(c).GARPMasterRefresh }, want: time.Duration(0)},
 		{name: "garp_interval", got: func(c *Config) any { return instance(c).GARPInterval }, want: time.Duration(0)},
+		{name: "garp_lower_prio_delay", got: func(c *Config) any { return instance(c).GARPLowerPrioDelay }, want: 5 * time.Second},
+		{name: "garp_lower_prio_delay is garp_master_delay", extra: "    garp_master_delay: 2s", got: func(c *Config) any { return instance(c).GARPLowerPrioDelay }, want: 2 * time.Second},
+		{name: "garp_lower_prio_delay 0 kept", extra: "    garp_lower_prio_delay: 0", got: func(c *Config) any { return instance(c).GARPLowerPrioDelay }, want: time.Duration(0)},
+		{name: "garp_lower_prio_repeat", got: func(c *Config) any { return instance(c).GARPLowerPrioRepeat }, want: 5},
+		{name: "garp_lower_prio_repeat is garp_master_repeat", extra: "    garp_master_repeat: 2", got: func(c *Config) any { return instance(c).GARPLowerPrioRepeat }, want: 2},
+		{name: "garp_lower_prio_repeat 0 kept", extra: "    garp_master_repeat: 2\n    garp_lower_prio_repeat: 0", got: func(c *Config) any { return instance(c).GARPLowerPrioRepeat }, want: 0},
+		{name: "higher_prio_send_advert", got: func(c *Config) any { return instance(c).HigherPrioSendAdvert }, want: true},
+		{name: "higher_prio_send_advert false kept", extra: "    higher_prio_send_advert: false", got: func(c *Config) any { return instance(c).HigherPrioSendAdvert }, want: false},
 		{name: "vip prefix /32", got: func(c *Config) any { return instance(c).VirtualIPAddresses[0].Prefix.String() }, want: "192.0.2.1/32"},
 		{name: "vip prefix /128", vip: "2001:db8::1", got: func(c *Config) any { return instance(c).VirtualIPAddresses[0].Prefix.String() }, want: "2001:db8::1/128"},
 		{name: "vip dev", got: func(c *Config) any { return instance(c).VirtualIPAddresses[0].Dev }, want: "eth0"},
@@ -416,6 +436,10 @@ var badConfigs = []struct {
 		`vigil.yml:7: vrrp_instances[0].garp_master_repeat: must be 1..100, got 0`,
 		`vigil.yml:8: vrrp_instances[0].garp_master_refresh: must be >= 0s, got -1s`,
 		`vigil.yml:14: vrrp_instances[1].garp_master_repeat: must be 1..100, got 101`,
+		`vigil.yml:15: vrrp_instances[1].garp_lower_prio_delay: must be >= 0s, got -1s`,
+		`vigil.yml:16: vrrp_instances[1].garp_lower_prio_repeat: must be 0..100 (0: off), got 101`,
+		`vigil.yml:21: vrrp_instances[2].garp_lower_prio_repeat: must be 0..100 (0: off), got -1`,
+		`vigil.yml:22: vrrp_instances[2].higher_prio_send_advert: must be true or false, got "yes"`,
 	}},
 	{"global", []string{
 		`vigil.yml:2: global.router_id: must not be empty (omit it to use the hostname)`,

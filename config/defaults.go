@@ -46,6 +46,12 @@ const (
 	defaultDNSRcode       = "NOERROR"
 )
 
+// defaultHigherPrioSendAdvert is vigil's: keepalived's higher_prio_send_advert
+// defaults to false, which leaves a healed split brain unannounced whenever
+// the winner's advert reaches the loser before the loser's reaches the
+// winner (see vrrp.InstanceConfig.HigherPrioSendAdvert).
+const defaultHigherPrioSendAdvert = true
+
 // defaultExpectStatus is keepalived's default status_code.
 var defaultExpectStatus = []StatusRange{{200, 299}}
 
@@ -108,6 +114,17 @@ func (d *decoder) applyDefaults(c *Config) {
 		}
 		if !d.set[p+"garp_master_repeat"] {
 			in.GARPMasterRepeat = defaultGARPMasterRepeat
+		}
+		// keepalived defaults vrrp_garp_lower_prio_* to vrrp_garp_master_*;
+		// vigil has no global GARP keys, so the instance's own stand in.
+		if !d.set[p+"garp_lower_prio_delay"] {
+			in.GARPLowerPrioDelay = in.GARPMasterDelay
+		}
+		if !d.set[p+"garp_lower_prio_repeat"] {
+			in.GARPLowerPrioRepeat = in.GARPMasterRepeat
+		}
+		if !d.set[p+"higher_prio_send_advert"] {
+			in.HigherPrioSendAdvert = defaultHigherPrioSendAdvert
 		}
 		for j := range in.VirtualIPAddresses {
 			if vip := &in.VirtualIPAddresses[j]; vip.Dev == "" {

@@ -272,6 +272,13 @@ func (d *decoder) validateInstance(c *Config, in *VRRPInstance, p string) string
 	if in.GARPMasterRepeat < 1 || in.GARPMasterRepeat > maxGARPRepeat {
 		d.invalid(p+".garp_master_repeat", "must be 1..%d, got %d", maxGARPRepeat, in.GARPMasterRepeat)
 	}
+	// Unset, they are garp_master_*'s values, reported there if wrong.
+	if d.set[p+".garp_lower_prio_delay"] && in.GARPLowerPrioDelay < 0 {
+		d.invalid(p+".garp_lower_prio_delay", "must be >= 0s, got %s", in.GARPLowerPrioDelay)
+	}
+	if d.set[p+".garp_lower_prio_repeat"] && (in.GARPLowerPrioRepeat < 0 || in.GARPLowerPrioRepeat > maxGARPRepeat) {
+		d.invalid(p+".garp_lower_prio_repeat", "must be 0..%d (0: off), got %d", maxGARPRepeat, in.GARPLowerPrioRepeat)
+	}
 	return fam
 }
 

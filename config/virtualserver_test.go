@@ -37,6 +37,7 @@ func TestParseVirtualServersFull(t *testing.T) {
 			AdvertInterval: time.Second, Preempt: ptr(true),
 			VirtualIPAddresses: []VIP{{Prefix: netip.MustParsePrefix("10.99.0.250/24"), Dev: "eth0", Scope: "global"}},
 			GARPMasterDelay:    5 * time.Second, GARPMasterRepeat: 5,
+			GARPLowerPrioDelay: 5 * time.Second, GARPLowerPrioRepeat: 5, HigherPrioSendAdvert: true,
 		}},
 		VirtualServers: []VirtualServer{
 			{

@@ -20,6 +20,8 @@ func NodeConfig(cfg *config.Config) (vrrp.NodeConfig, error) {
 			Preempt:        in.Preempt == nil || *in.Preempt,
 			PreemptDelay:   in.PreemptDelay,
 			LocalAddr:      in.UnicastSource,
+
+			HigherPrioSendAdvert: in.HigherPrioSendAdvert,
 		}
 		if in.Authentication != nil {
 			pc.AuthPass = in.Authentication.Password
@@ -32,6 +34,9 @@ func NodeConfig(cfg *config.Config) (vrrp.NodeConfig, error) {
 			GARPDelay:     in.GARPMasterDelay,
 			GARPRefresh:   in.GARPMasterRefresh,
 			GARPInterval:  in.GARPInterval,
+
+			GARPLowerPrioRepeat: in.GARPLowerPrioRepeat,
+			GARPLowerPrioDelay:  in.GARPLowerPrioDelay,
 		}
 		for _, v := range in.VirtualIPAddresses {
 			pc.VIPs = append(pc.VIPs, v.Prefix.Addr())

@@ -34,6 +34,15 @@ import (
 // again, and a member forced to Master is not taken for a new Master either.
 // Fault beats Backup beats Master: when members disagree, the group takes the
 // safer state, so it never holds addresses that part of it cannot serve.
+//
+// Besides, when a Master member asks for its addresses to be announced
+// again because it heard a lower priority Master (AnnounceLowerPrio, a
+// split brain that healed), every other Master member asks too, as
+// keepalived sends the garp_lower_prio announcements of the whole sync
+// group. The other router's members become Backup together, by its own
+// sync group, as soon as one of them hears this router, so this router's
+// other members may never hear their peers advertise, although their
+// clients may have followed the other router as well.
 type Group struct {
 	name    string
 	members []*Instance
@@ -58,6 +67,18 @@ func (g *Group) Name() string { return g.name }
 // rules. Calling it again without new input does nothing.
 func (g *Group) Sync(now time.Time) {
 	defer g.record()
+
+	for _, m := range g.members {
+		if m.state != StateMaster || !m.lowerPrioAnnounced.Equal(now) {
+			continue
+		}
+		for _, o := range g.members {
+			if o != m {
+				o.announceLowerPrioForGroup(now, g.name, m)
+			}
+		}
+		break
+	}
 
 	// Rule 1: fault. Only a member's own fault counts, so that faults the
 	// group imposed do not keep each other alive.

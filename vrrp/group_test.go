@@ -175,6 +175,9 @@ func TestGroupNoOscillation(t *testing.T) {
 	up := grpStartMasters(t, g, i1, i2)
 
 	// Stable masters: 100 intervals of adverts, lower priority peers heard.
+	// The first of them makes both members announce their addresses again
+	// (the peers were Master too), VI_2 for the group; the peers staying
+	// Master makes no more announcements.
 	now := up
 	for k := 1; k <= 100; k++ {
 		now = up + time.Duration(k)*time.Second
@@ -186,6 +189,11 @@ func TestGroupNoOscillation(t *testing.T) {
 		g.Sync(smAt(now + time.Millisecond))
 		smRecv(t, i2, now+time.Millisecond, "10.0.1.2", 100)
 		g.Sync(smAt(now + time.Millisecond))
+		if k == 1 {
+			smExpect(t, i1, "advert 200", "announce lower prio: lower priority advert from 10.0.0.2 (prio 100)")
+			smExpect(t, i2, "advert 200", "announce lower prio: sync group VG1: member VI_1 heard a lower priority master")
+			continue
+		}
 		smExpect(t, i1, "advert 200")
 		smExpect(t, i2, "advert 200")
 	}

@@ -10,7 +10,8 @@ import (
 
 // Instance is the state machine of one virtual router (RFC 3768 section 6,
 // RFC 5798 section 6) with keepalived's extensions: Fault and Stop states,
-// nopreempt, preempt_delay and priority adjustment by tracked objects.
+// nopreempt, preempt_delay, priority adjustment by tracked objects, and the
+// split brain announcements (garp_lower_prio_*, higher_prio_send_advert).
 //
 // An Instance performs no I/O, starts no goroutines and reads no clock: every
 // method takes the current time as an argument, and everything the instance
@@ -61,6 +62,13 @@ type Instance struct {
 
 	holdUntil         time.Time // no preemption before this (Resign)
 	preemptDelayStart time.Time // first lower priority advert of this Backup period
+
+	// Split brain (see lowerPriorityMaster). lowerPrioLast is when this
+	// Master last heard a lower priority Master, lowerPrioAnnounced when it
+	// last asked for AnnounceLowerPrio (also on behalf of its sync group);
+	// both zero at the start of every mastership.
+	lowerPrioLast      time.Time
+	lowerPrioAnnounced time.Time
 
 	masterAddr     netip.Addr
 	masterPriority uint8
@@ -328,6 +336,10 @@ func (i *Instance) receiveMaster(now time.Time, src netip.Addr, a *Advert) {
 	// more of two routers answering, after however long they both did,
 	// costs nothing, and dropping the addresses at once would not bring
 	// back the clients that still point at this router either.
+	//
+	// With HigherPrioSendAdvert the instance first sends an advert with
+	// its own priority, for the other Master to re-announce the addresses
+	// (see lowerPriorityMaster).
 	var reason string
 	switch {
 	case a.Priority > i.effective:
@@ -335,13 +347,60 @@ func (i *Instance) receiveMaster(now time.Time, src netip.Addr, a *Advert) {
 	case a.Priority == i.effective && routerAddr(src).Compare(routerAddr(i.cfg.LocalAddr)) > 0:
 		reason = fmt.Sprintf("equal priority advert from higher address %s (prio %d)", src, a.Priority)
 	default:
-		return // "Else: Discard the ADVERTISEMENT."
+		// "Else: Discard the ADVERTISEMENT." It still tells that the
+		// sender is Master too.
+		i.lowerPriorityMaster(now, src, a)
+		return
+	}
+	if i.cfg.HigherPrioSendAdvert {
+		i.sendAdvert(i.effective)
 	}
 	if i.cfg.Version == 3 {
 		i.masterAdverInterval = a.Interval
 	}
 	i.becomeBackup(now, reason, now.Add(handoverLinger))
 	i.masterAddr, i.masterPriority = src, a.Priority
+}
+
+// lowerPriorityMaster handles a Master's discarded advert, one of a lower
+// priority or of its own from a lower address: the sender is Master too.
+// Either both started at the same time or a partition between them has
+// just healed (a split brain); in both cases clients may have followed the
+// sender's gratuitous ARPs and still send this router's traffic there after
+// the sender becomes Backup, until they resolve the address again. As
+// keepalived does with garp_lower_prio_repeat, the instance asks the driver
+// to announce the addresses again (AnnounceLowerPrio), from the first such
+// advert on, while the sender is still Master.
+//
+// keepalived announces on every such advert; a sender that stays Master
+// (it does not hear this router) would have them announced every interval
+// for as long as it stays. vigil announces once per episode: again only
+// after lowerPrioQuiet without such an advert, which a router that stepped
+// down and became Master again always stays silent for. Against a sender
+// that keeps pulling the clients over with announcements of its own, more
+// announcements would only make the clients flap between the two: the link
+// has to be fixed.
+func (i *Instance) lowerPriorityMaster(now time.Time, src netip.Addr, a *Advert) {
+	last := i.lowerPrioLast
+	i.lowerPrioLast = now
+	if !last.IsZero() && now.Sub(last) < lowerPrioQuiet(i.cfg.AdvertInterval, a.Interval) {
+		return
+	}
+	what := "lower priority advert from"
+	if a.Priority == i.effective {
+		what = "equal priority advert from lower address"
+	}
+	i.announceLowerPrio(now, fmt.Sprintf("%s %s (prio %d)", what, src, a.Priority))
+}
+
+// announceLowerPrio emits AnnounceLowerPrio once per input, from a Master
+// that is not handing over.
+func (i *Instance) announceLowerPrio(now time.Time, reason string) {
+	if i.state != StateMaster || i.handingOver || i.lowerPrioAnnounced.Equal(now) {
+		return
+	}
+	i.lowerPrioAnnounced = now
+	i.emit(AnnounceLowerPrio{Reason: reason})
 }
 
 // handoverLinger is how long a Master that handed over (Shutdown, Resign,
@@ -521,9 +580,9 @@ func (i *Instance) ReleaseHold(now time.Time) {
 
 // Reconfigure applies cfg in place when it differs from the running
 // configuration only in priority (neither side being the address owner's
-// 255), preempt or preempt delay, and reports whether it did. The state is
-// kept: a Master stays Master and its next advert carries the new priority.
-// Any other difference needs a new Instance.
+// 255), preempt, preempt delay or HigherPrioSendAdvert, and reports whether
+// it did. The state is kept: a Master stays Master and its next advert
+// carries the new priority. Any other difference needs a new Instance.
 func (i *Instance) Reconfigure(now time.Time, cfg InstanceConfig) bool {
 	cur := i.Config()
 	if (cfg.Priority == 255) != (cur.Priority == 255) {
@@ -536,6 +595,7 @@ func (i *Instance) Reconfigure(now time.Time, cfg InstanceConfig) bool {
 		return false
 	}
 	i.cfg.Priority, i.cfg.Preempt, i.cfg.PreemptDelay = cfg.Priority, cfg.Preempt, cfg.PreemptDelay
+	i.cfg.HigherPrioSendAdvert = cfg.HigherPrioSendAdvert
 	i.SetPriorityDelta(now, i.delta)
 	return true
 }
@@ -603,6 +663,18 @@ func (i *Instance) clearGroupFault(now time.Time, reason string) {
 	i.recover(now, reason)
 }
 
+// announceLowerPrioForGroup asks for AnnounceLowerPrio because the member m
+// did (see Group), once per input. The lower priority Master heard by m
+// counts as heard by this instance too, so that the adverts of its own peer,
+// if they come, belong to the same episode.
+func (i *Instance) announceLowerPrioForGroup(now time.Time, group string, m *Instance) {
+	if i.state != StateMaster || i.handingOver || i.lowerPrioAnnounced.Equal(now) {
+		return
+	}
+	i.lowerPrioLast = now
+	i.announceLowerPrio(now, fmt.Sprintf("sync group %s: member %s heard a lower priority master", group, m.cfg.Name))
+}
+
 // forceMaster makes a Backup member Master at once.
 func (i *Instance) forceMaster(now time.Time, reason string) {
 	if i.state == StateBackup {
@@ -665,6 +737,7 @@ func (i *Instance) becomeMaster(now time.Time, reason string) {
 	i.lingerUntil = time.Time{} // the addresses are wanted again
 	i.adverAt = now.Add(i.cfg.AdvertInterval)
 	i.preemptDelayStart = time.Time{}
+	i.lowerPrioLast, i.lowerPrioAnnounced = time.Time{}, time.Time{}
 	i.masterAddr, i.masterPriority = i.cfg.LocalAddr, i.effective
 	i.transition(now, StateMaster, reason)
 }

@@ -68,6 +68,8 @@ func smFormat(outs []Output) []string {
 			s = append(s, "remove vips")
 		case Announce:
 			s = append(s, "announce")
+		case AnnounceLowerPrio:
+			s = append(s, "announce lower prio: "+o.Reason)
 		case Transition:
 			s = append(s, fmt.Sprintf("%s->%s at %v: %s", o.From, o.To, o.At.Sub(smT0), o.Reason))
 		default:
@@ -195,9 +197,10 @@ func TestInstanceAddressOwnerStartsAsMaster(t *testing.T) {
 
 func TestInstanceHigherPriorityDemotesMaster(t *testing.T) {
 	i, up := smMaster(t, smConfig(100, "10.0.0.1"))
-	// Lower priority: discarded (RFC 3768 6.4.3).
+	// Lower priority: discarded (RFC 3768 6.4.3), but the sender was
+	// Master too: the addresses are announced again.
 	smRecv(t, i, up+100*time.Millisecond, "10.0.0.9", 99)
-	smExpect(t, i)
+	smExpect(t, i, "announce lower prio: lower priority advert from 10.0.0.9 (prio 99)")
 	smExpectState(t, i, StateMaster, StateMaster)
 
 	// Preempted, it is Backup at once but keeps the addresses for
@@ -241,7 +244,8 @@ func TestInstanceEqualPriorityTieBreak(t *testing.T) {
 			i, up := smMaster(t, cfg)
 			smRecv(t, i, up+time.Millisecond, tt.peer, 100)
 			if !tt.demoted {
-				smExpect(t, i)
+				// Discarded, but the other router was Master too.
+				smExpect(t, i, fmt.Sprintf("announce lower prio: equal priority advert from lower address %s (prio 100)", tt.peer))
 				smExpectState(t, i, StateMaster, StateMaster)
 				return
 			}
@@ -1081,4 +1085,110 @@ func TestInstanceNoLingerWithoutNewMaster(t *testing.T) {
 	if !j.Stopped() {
 		t.Fatal("not Stopped")
 	}
+}
+
+// A Master that hears a lower priority Master (a split brain healing, or
+// both starting together) asks for its addresses to be announced again
+// (keepalived's garp_lower_prio_*), once per episode: the adverts of a
+// Master that stays, even with one lost, ask for nothing more; one after
+// lowerPrioQuiet of silence (the other router yielded and came back) starts
+// a new episode. A new mastership starts afresh.
+func TestInstanceLowerPriorityMasterAnnounces(t *testing.T) {
+	i, up := smMaster(t, smConfig(200, "10.0.0.1"))
+	quiet := lowerPrioQuiet(time.Second, time.Second) // 2.5s
+	at := up + 100*time.Millisecond
+	smRecv(t, i, at, "10.0.0.2", 100)
+	smExpect(t, i, "announce lower prio: lower priority advert from 10.0.0.2 (prio 100)")
+	for k := 1; k <= 100; k++ {
+		at += time.Second
+		if k == 50 {
+			at += time.Second // one advert lost
+		}
+		smRecv(t, i, at, "10.0.0.2", 100)
+		smExpect(t, i)
+	}
+	smExpectState(t, i, StateMaster, StateMaster)
+	// Just under the quiet: still the same episode, which it extends.
+	at += quiet - time.Nanosecond
+	smRecv(t, i, at, "10.0.0.2", 100)
+	smExpect(t, i)
+	at += quiet
+	smRecv(t, i, at, "10.0.0.3", 99)
+	smExpect(t, i, "announce lower prio: lower priority advert from 10.0.0.3 (prio 99)")
+
+	// Preempted, then Master again: the first lower priority advert of the
+	// new mastership asks again, however soon it comes.
+	at += 100 * time.Millisecond
+	smRecv(t, i, at, "10.0.0.4", 250)
+	smExpect(t, i, fmt.Sprintf("master->backup at %v: higher priority advert from 10.0.0.4 (prio 250)", at))
+	i.Tick(smAt(at + handoverLinger))
+	smExpect(t, i, "remove vips")
+	smRecv(t, i, at+time.Second, "10.0.0.4", 0)
+	back := at + time.Second + SkewTime(2, 200, time.Second)
+	i.Tick(smAt(back))
+	smExpect(t, i, "advert 200", "add vips", "announce", fmt.Sprintf("backup->master at %v: priority 0 advert from 10.0.0.4", back))
+	smRecv(t, i, back+time.Millisecond, "10.0.0.3", 99)
+	smExpect(t, i, "announce lower prio: lower priority advert from 10.0.0.3 (prio 99)")
+}
+
+// With VRRPv3 a lower priority Master may advertise at another interval;
+// the longer of the two makes the episode, so that a Master with a longer
+// interval that stays is not taken for a new one at every advert.
+func TestInstanceLowerPriorityMasterLongerInterval(t *testing.T) {
+	cfg := simV3Config() // 100ms
+	cfg.Priority = 200
+	i, up := smMaster(t, cfg)
+	peer := smAdvert(cfg, 100)
+	peer.Interval = time.Second
+	src := netip.MustParseAddr("10.0.0.2")
+	for k := range 10 {
+		if r := i.Receive(smAt(up+time.Duration(k)*time.Second), src, peer); r != "" {
+			t.Fatal(r)
+		}
+		if k == 0 {
+			smExpect(t, i, "announce lower prio: lower priority advert from 10.0.0.2 (prio 100)")
+		} else {
+			smExpect(t, i)
+		}
+	}
+}
+
+// A Master handing over hears the router that takes over, whatever its
+// priority: that is no split brain, and nothing is announced.
+func TestInstanceHandingOverDoesNotAnnounce(t *testing.T) {
+	i, up := smMaster(t, smConfig(200, "10.0.0.1"))
+	i.Resign(smAt(up), time.Minute)
+	smExpect(t, i, "advert 0")
+	smRecv(t, i, up+700*time.Millisecond, "10.0.0.2", 100)
+	smExpect(t, i, fmt.Sprintf("master->backup at %v: resign: 10.0.0.2 (prio 100) took over", up+700*time.Millisecond))
+}
+
+// With HigherPrioSendAdvert a Master that yields to a higher priority (or
+// an equal priority from a higher address) sends one advert with its own
+// priority first, so that the other Master hears a lower priority Master
+// and announces the addresses again. Reconfigure switches it in place.
+func TestInstanceHigherPrioSendAdvert(t *testing.T) {
+	cfg := smConfig(100, "10.0.0.1")
+	cfg.HigherPrioSendAdvert = true
+	i, up := smMaster(t, cfg)
+	at := up + 300*time.Millisecond
+	smRecv(t, i, at, "10.0.0.2", 200)
+	smExpect(t, i, "advert 100", fmt.Sprintf("master->backup at %v: higher priority advert from 10.0.0.2 (prio 200)", at))
+	if s := i.Snapshot(); s.AdvertsSent != 2 { // becoming Master, yielding
+		t.Fatalf("adverts sent %d, want 2", s.AdvertsSent)
+	}
+
+	j, up := smMaster(t, cfg)
+	smRecv(t, j, up+time.Millisecond, "10.0.0.2", 100)
+	smExpect(t, j, "advert 100", fmt.Sprintf("master->backup at %v: equal priority advert from higher address 10.0.0.2 (prio 100)", up+time.Millisecond))
+
+	k, up := smMaster(t, cfg)
+	off := cfg
+	off.HigherPrioSendAdvert = false
+	if !k.Reconfigure(smAt(up), off) {
+		t.Fatal("Reconfigure refused HigherPrioSendAdvert")
+	}
+	smExpect(t, k)
+	smRecv(t, k, up+time.Millisecond, "10.0.0.2", 200)
+	smExpect(t, k, fmt.Sprintf("master->backup at %v: higher priority advert from 10.0.0.2 (prio 200)", up+time.Millisecond))
 }

@@ -35,6 +35,14 @@ type NodeInstance struct {
 	GARPDelay    time.Duration // second burst this long after the first; 0: none
 	GARPRefresh  time.Duration // periodic refresh while master; 0: off
 	GARPInterval time.Duration // gap between the packets of a burst
+
+	// Announcements while master after hearing a lower priority master
+	// (AnnounceLowerPrio; keepalived's garp_lower_prio_*): a burst of
+	// GARPLowerPrioRepeat packets per address, GARPInterval apart, and a
+	// second one GARPLowerPrioDelay later. Repeat 0 disables them; delay 0
+	// leaves out the second burst.
+	GARPLowerPrioRepeat int
+	GARPLowerPrioDelay  time.Duration
 }
 
 // TrackRef ties an instance to a tracked script or interface. Weight 0 means
@@ -897,6 +905,14 @@ func (n *Node) execute(ri *runtimeInstance, o Output, now time.Time) {
 	case Announce:
 		n.scheduleAnnouncements(ri, now)
 		n.runAnnouncements(ri, now)
+	case AnnounceLowerPrio:
+		if ri.cfg.GARPLowerPrioRepeat <= 0 {
+			n.logger.Debug("lower priority master heard; garp_lower_prio_repeat is 0, not announcing", "instance", name, "reason", o.Reason)
+			break
+		}
+		n.logger.Info("another router was master too; announcing the addresses again", "instance", name, "reason", o.Reason)
+		n.scheduleLowerPrioAnnouncements(ri, now)
+		n.runAnnouncements(ri, now)
 	case Transition:
 		n.logger.Info("state transition", "instance", name, "from", o.From.String(), "to", o.To.String(), "reason", o.Reason)
 		if argv := ri.cfg.Notify[o.To]; len(argv) > 0 {
@@ -987,6 +1003,25 @@ func (n *Node) scheduleAnnouncements(ri *runtimeInstance, now time.Time) {
 	if c.GARPRefresh > 0 {
 		ri.refreshAt = now.Add(c.GARPRefresh)
 	}
+}
+
+// scheduleLowerPrioAnnouncements adds a burst now and a second one after
+// GARPLowerPrioDelay to the pending announcements (keepalived's
+// garp_lower_prio_* settings), keeping those already planned.
+func (n *Node) scheduleLowerPrioAnnouncements(ri *runtimeInstance, now time.Time) {
+	c := ri.cfg
+	at := ri.announceAt
+	burst := func(start time.Time) {
+		for k := range c.GARPLowerPrioRepeat {
+			at = append(at, start.Add(time.Duration(k)*c.GARPInterval))
+		}
+	}
+	burst(now)
+	if c.GARPLowerPrioDelay > 0 {
+		burst(now.Add(c.GARPLowerPrioDelay))
+	}
+	slices.SortStableFunc(at, func(a, b time.Time) int { return a.Compare(b) })
+	ri.announceAt = at
 }
 
 // runAnnouncements sends the announcements that are due. Only a Master

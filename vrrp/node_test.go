@@ -606,3 +606,140 @@ func TestNodeSetHolds(t *testing.T) {
 		return snapshotOf(t, n).State == StateMaster
 	})
 }
+
+// fakeTimeNode returns a node driving cfg whose instance the test drives
+// with explicit times (no Run goroutine), Master at the returned time with
+// the first burst of announcements sent.
+func fakeTimeNode(t *testing.T, cfg NodeInstance, fp *fakePlatform) (*Node, *runtimeInstance, time.Time) {
+	t.Helper()
+	cfg.Protocol.LocalAddr = fp.conn.LocalAddr()
+	n := NewNode(NodeConfig{Instances: []NodeInstance{cfg}}, fp.platform(), nil)
+	ri := &runtimeInstance{cfg: cfg, inst: NewInstance(cfg.Protocol), conn: fp.conn, ann: fp.ann,
+		recvErrors: map[Reason]uint64{}, vipPresent: map[netip.Prefix]bool{}}
+	n.addInstance(ri)
+	t0 := time.Unix(1000, 0)
+	ri.inst.Start(t0)
+	up := ri.inst.NextDeadline()
+	n.handleTick(up)
+	if ri.inst.State() != StateMaster || !ri.vipsHeld {
+		t.Fatalf("setup: state %v, held %v", ri.inst.State(), ri.vipsHeld)
+	}
+	return n, ri, up
+}
+
+// receiveAt delivers an advert of prio from src to ri at now, as
+// handlePacket does.
+func receiveAt(t *testing.T, n *Node, ri *runtimeInstance, now time.Time, src string, prio uint8) {
+	t.Helper()
+	pc := ri.cfg.Protocol
+	adv := &Advert{Version: pc.Version, Type: 1, VRID: pc.VRID, Priority: prio, Interval: pc.AdvertInterval, Addrs: pc.VIPs}
+	if r := ri.inst.Receive(now, netip.MustParseAddr(src), adv); r != "" {
+		t.Fatal(r)
+	}
+	n.afterInput(now)
+}
+
+// A Master that hears a lower priority Master announces its addresses
+// again: garp_lower_prio_repeat packets at once and as many after
+// garp_lower_prio_delay, alongside the bursts still pending from becoming
+// Master. More adverts from that Master add nothing.
+func TestNodeLowerPriorityMasterAnnounces(t *testing.T) {
+	fp := newFakePlatform()
+	cfg := testNodeInstance(150) // GARPRepeat 3, GARPDelay 50ms
+	cfg.GARPLowerPrioRepeat, cfg.GARPLowerPrioDelay = 2, 200*time.Millisecond
+	n, ri, up := fakeTimeNode(t, cfg, fp)
+	if c := fp.ann.count(); c != 3 {
+		t.Fatalf("announcements %d on becoming master, want 3", c)
+	}
+	ms := func(d int) time.Time { return up.Add(time.Duration(d) * time.Millisecond) }
+	receiveAt(t, n, ri, ms(10), "10.99.0.12", 100)
+	if c := fp.ann.count(); c != 5 {
+		t.Fatalf("announcements %d after a lower priority advert, want 3+2", c)
+	}
+	n.handleTick(ms(50))
+	if c := fp.ann.count(); c != 8 {
+		t.Fatalf("announcements %d after garp_master_delay, want 3+2+3", c)
+	}
+	for d := 30; d < 300; d += 20 { // the other Master stays (20ms interval)
+		n.handleTick(ms(d))
+		receiveAt(t, n, ri, ms(d), "10.99.0.12", 100)
+	}
+	if c := fp.ann.count(); c != 10 {
+		t.Fatalf("announcements %d after garp_lower_prio_delay, want 3+2+3+2", c)
+	}
+	if s := n.snapshot().Instances[0]; s.GARPsSent != 10 || s.State != StateMaster {
+		t.Fatalf("snapshot: %d GARPs, state %v", s.GARPsSent, s.State)
+	}
+}
+
+// garp_lower_prio_repeat 0 turns the announcements off; a Master that
+// leaves before garp_lower_prio_delay sends no second burst.
+func TestNodeLowerPriorityAnnouncementsOffOrCancelled(t *testing.T) {
+	t.Run("repeat 0", func(t *testing.T) {
+		fp := newFakePlatform()
+		cfg := testNodeInstance(150)
+		cfg.GARPDelay = 0
+		cfg.GARPLowerPrioRepeat, cfg.GARPLowerPrioDelay = 0, 200*time.Millisecond
+		n, ri, up := fakeTimeNode(t, cfg, fp)
+		receiveAt(t, n, ri, up.Add(10*time.Millisecond), "10.99.0.12", 100)
+		n.handleTick(up.Add(time.Second))
+		if c := fp.ann.count(); c != 3 {
+			t.Fatalf("announcements %d, want the 3 of becoming master", c)
+		}
+	})
+	t.Run("preempted", func(t *testing.T) {
+		fp := newFakePlatform()
+		cfg := testNodeInstance(150)
+		cfg.GARPDelay = 0
+		cfg.GARPLowerPrioRepeat, cfg.GARPLowerPrioDelay = 2, 200*time.Millisecond
+		cfg.Protocol.AdvertInterval = 100 * time.Millisecond
+		n, ri, up := fakeTimeNode(t, cfg, fp)
+		receiveAt(t, n, ri, up.Add(10*time.Millisecond), "10.99.0.12", 100)
+		receiveAt(t, n, ri, up.Add(100*time.Millisecond), "10.99.0.13", 200)
+		n.handleTick(up.Add(100*time.Millisecond + handoverLinger))
+		// The second burst was due at 210ms; Master_Down_Interval (340ms)
+		// has not passed.
+		n.handleTick(up.Add(300 * time.Millisecond))
+		if c := fp.ann.count(); c != 5 || ri.inst.State() != StateBackup || ri.vipsHeld {
+			t.Fatalf("announcements %d (want 3+2), state %v, held %v", c, ri.inst.State(), ri.vipsHeld)
+		}
+	})
+}
+
+// In a sync group, a member that hears a lower priority Master makes every
+// Master member announce again (keepalived does the same).
+func TestNodeLowerPriorityAnnouncesSyncGroup(t *testing.T) {
+	fp := newFakePlatform()
+	c1 := testNodeInstance(150)
+	c1.GARPDelay = 0
+	c1.GARPLowerPrioRepeat = 2
+	c1.Protocol.LocalAddr = fp.conn.LocalAddr()
+	c2 := c1
+	vip2 := netip.MustParsePrefix("10.99.0.251/24")
+	c2.Protocol.Name, c2.Protocol.VRID, c2.Protocol.VIPs = "VI_2", 52, []netip.Addr{vip2.Addr()}
+	c2.VIPs = []VIP{{Prefix: vip2, Dev: "eth0"}}
+	ann2 := &fakeAnnouncer{}
+	n := NewNode(NodeConfig{Instances: []NodeInstance{c1, c2}, Groups: []NodeGroup{{Name: "VG1", Members: []string{"VI_1", "VI_2"}}}}, fp.platform(), nil)
+	ri1 := &runtimeInstance{cfg: c1, inst: NewInstance(c1.Protocol), conn: fp.conn, ann: fp.ann,
+		recvErrors: map[Reason]uint64{}, vipPresent: map[netip.Prefix]bool{}}
+	ri2 := &runtimeInstance{cfg: c2, inst: NewInstance(c2.Protocol), conn: fp.conn, ann: ann2,
+		recvErrors: map[Reason]uint64{}, vipPresent: map[netip.Prefix]bool{}}
+	n.addInstance(ri1)
+	n.addInstance(ri2)
+	if err := n.buildGroups(n.cfg.Groups); err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Unix(1000, 0)
+	ri1.inst.Start(t0)
+	ri2.inst.Start(t0)
+	n.afterInput(t0)
+	up := ri1.inst.NextDeadline()
+	n.handleTick(up)
+	if ri1.inst.State() != StateMaster || ri2.inst.State() != StateMaster || fp.ann.count() != 3 || ann2.count() != 3 {
+		t.Fatalf("setup: %v %v, announcements %d %d", ri1.inst.State(), ri2.inst.State(), fp.ann.count(), ann2.count())
+	}
+	receiveAt(t, n, ri1, up.Add(10*time.Millisecond), "10.99.0.12", 100)
+	if fp.ann.count() != 5 || ann2.count() != 5 {
+		t.Fatalf("announcements %d %d, want 5 each", fp.ann.count(), ann2.count())
+	}
+}

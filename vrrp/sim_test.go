@@ -32,6 +32,8 @@ type simNet struct {
 	trans    []simTransition
 	// heard[to][from] is when node to last accepted an advert from node from.
 	heard map[[2]int]time.Time
+	// announces lists every Announce and AnnounceLowerPrio, in order.
+	announces []simAnnounce
 	// check, if set, runs after every executed output and every input;
 	// settled, if set, only once an input and all its outputs are done.
 	check   func()
@@ -61,6 +63,36 @@ type simTransition struct {
 	inst     string
 	from, to State
 	reason   string
+}
+
+// simAnnounce is an announcement of the VIPs of vrid by node.
+type simAnnounce struct {
+	at        time.Time
+	node      string
+	vrid      uint8
+	lowerPrio bool // AnnounceLowerPrio, not Announce
+}
+
+// announcer returns the node that announced the VIPs of vrid last, where
+// the clients send their traffic, and when; "" if none did.
+func (s *simNet) announcer(vrid uint8) (string, time.Time) {
+	for k := len(s.announces) - 1; k >= 0; k-- {
+		if a := s.announces[k]; a.vrid == vrid {
+			return a.node, a.at
+		}
+	}
+	return "", time.Time{}
+}
+
+// lowerPrioAnnounces returns node's AnnounceLowerPrio times for vrid.
+func (s *simNet) lowerPrioAnnounces(node string, vrid uint8) []time.Time {
+	var out []time.Time
+	for _, a := range s.announces {
+		if a.node == node && a.vrid == vrid && a.lowerPrio {
+			out = append(out, a.at)
+		}
+	}
+	return out
 }
 
 func (tr simTransition) String() string {
@@ -163,6 +195,9 @@ func (s *simNet) execute(n *simNode, i *Instance, o Output) {
 	case RemoveVIPs:
 		n.holds[cfg.VRID] = false
 	case Announce:
+		s.announces = append(s.announces, simAnnounce{s.now, n.name, cfg.VRID, false})
+	case AnnounceLowerPrio:
+		s.announces = append(s.announces, simAnnounce{s.now, n.name, cfg.VRID, true})
 	case Transition:
 		s.trans = append(s.trans, simTransition{o.At, n.name, cfg.Name, o.From, o.To, o.Reason})
 	default:
@@ -444,6 +479,122 @@ func TestSimPartitionAndHeal(t *testing.T) {
 	}
 	if r3ups := s.transitionsTo("r3", "VI_1", StateBackup); len(r3ups) != 1 { // init->backup only
 		t.Fatalf("r3 left master: %v", r3ups)
+	}
+}
+
+// simSplitBrain returns r1 (priority 200) and r2 (100) that were both Master
+// during a partition of 10s, with HigherPrioSendAdvert as given; r2
+// announced the VIPs last, so the clients follow r2.
+func simSplitBrain(t *testing.T, sendAdvert bool) (*simNet, *simNode, *simNode) {
+	t.Helper()
+	s := newSimNet(t, time.Millisecond, 1)
+	cfg := smConfig(200, "10.0.0.1")
+	cfg.HigherPrioSendAdvert = sendAdvert
+	r1 := s.addNode("r1", "10.0.0.1", cfg)
+	cfg.Priority = 100
+	r2 := s.addNode("r2", "10.0.0.2", cfg)
+	s.startAll()
+	s.runFor(10 * time.Second)
+	s.expectMasters("VI_1", "r1")
+	s.cut[[2]int{r1.id, r2.id}], s.cut[[2]int{r2.id, r1.id}] = true, true
+	s.runFor(10 * time.Second)
+	s.expectMasters("VI_1", "r1", "r2")
+	if who, _ := s.announcer(51); who != "r2" {
+		t.Fatalf("during the partition the clients follow %q, want r2", who)
+	}
+	if d1, d2 := r1.inst("VI_1").NextDeadline(), r2.inst("VI_1").NextDeadline(); d1.Equal(d2) {
+		t.Fatalf("both Masters advertise at %v: the test needs distinct phases", d1.Sub(smT0))
+	}
+	return s, r1, r2
+}
+
+// When a split brain heals, the Master that stays (r1, the higher priority)
+// announces the VIPs again once it hears the other (AnnounceLowerPrio), so
+// the clients that followed r2 during the partition come back. Whichever
+// Master's advert crosses the healed link first, r1 hears r2: r2's own
+// regular advert, or the advert r2 sends as it yields (HigherPrioSendAdvert).
+// Without HigherPrioSendAdvert (keepalived's default) r1 hears nothing when
+// its advert reaches r2 first, and the clients stay with r2.
+func TestSimSplitBrainHealReannounces(t *testing.T) {
+	for _, tt := range []struct {
+		name        string
+		sendAdvert  bool
+		loserFirst  bool // r2's advert crosses the healed link first
+		reannounced bool
+	}{
+		{"loser's advert first", true, true, true},
+		{"winner's advert first", true, false, true},
+		{"loser's advert first, no higher_prio_send_advert", false, true, true},
+		{"winner's advert first, no higher_prio_send_advert", false, false, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			s, r1, r2 := simSplitBrain(t, tt.sendAdvert)
+			// Heal just after one Master's advert went into the cut, so
+			// that the other's crosses first.
+			first := r1
+			if tt.loserFirst {
+				first = r2
+			}
+			other := map[*simNode]*simNode{r1: r2, r2: r1}[first]
+			s.runUntil(other.inst("VI_1").NextDeadline())
+			clear(s.cut)
+			heal := s.now
+			s.runFor(10 * time.Second)
+			s.expectMasters("VI_1", "r1")
+			who, at := s.announcer(51)
+			if !tt.reannounced {
+				if who != "r2" || len(s.lowerPrioAnnounces("r1", 51)) != 0 {
+					t.Fatalf("clients follow %s from %v; r1 announced again at %v", who, at.Sub(smT0), s.lowerPrioAnnounces("r1", 51))
+				}
+				return
+			}
+			// Within an interval of the heal (plus the latency, twice when
+			// r1 hears r2's yielding advert).
+			if who != "r1" || at.Sub(heal) > time.Second+2*s.latency {
+				t.Fatalf("clients follow %s from %v (healed at %v)\n%s", who, at.Sub(smT0), heal.Sub(smT0), s.transitionLog())
+			}
+			if got := s.lowerPrioAnnounces("r1", 51); len(got) != 1 {
+				t.Fatalf("r1 announced again at %v, want once", got)
+			}
+		})
+	}
+}
+
+// A lower priority router that never hears the Master stays Master and
+// advertises every interval; the Master announces the VIPs again once, not
+// at every advert, and once more each time the other router yields and
+// comes back.
+func TestSimLowerPriorityMasterThatStays(t *testing.T) {
+	s, r1, r2 := simSplitBrain(t, true)
+	s.cut[[2]int{r2.id, r1.id}] = false // r1 hears r2; r2 still does not hear r1
+	heal := s.now
+	s.runFor(100 * time.Second)
+	s.expectMasters("VI_1", "r1", "r2")
+	got := s.lowerPrioAnnounces("r1", 51)
+	if len(got) != 1 || got[0].Sub(heal) > time.Second+s.latency {
+		t.Fatalf("r1 announced again at %v after hearing r2 from %v, want once at once", got, heal.Sub(smT0))
+	}
+	if who, _ := s.announcer(51); who != "r1" {
+		t.Fatalf("clients follow %s, want r1", who)
+	}
+
+	// r2 hears r1 for a moment: it yields, and becomes Master again a
+	// Master_Down_Interval after the link breaks again, announcing the VIPs;
+	// r1 answers with a new announcement.
+	s.cut[[2]int{r1.id, r2.id}] = false
+	s.runFor(1500 * time.Millisecond)
+	s.expectMasters("VI_1", "r1")
+	s.cut[[2]int{r1.id, r2.id}] = true
+	s.runFor(10 * time.Second)
+	s.expectMasters("VI_1", "r1", "r2")
+	got = s.lowerPrioAnnounces("r1", 51)
+	up := s.transitionsTo("r2", "VI_1", StateMaster)
+	back := up[len(up)-1].at
+	if len(got) != 2 || got[1].Sub(back) != s.latency {
+		t.Fatalf("r1 announced again at %v; r2 became Master again at %v", got, back.Sub(smT0))
+	}
+	if who, _ := s.announcer(51); who != "r1" {
+		t.Fatalf("clients follow %s, want r1", who)
 	}
 }
 

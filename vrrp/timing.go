@@ -53,3 +53,21 @@ func nextAdvertAt(deadline, now time.Time, interval time.Duration) time.Time {
 	}
 	return next
 }
+
+// lowerPrioQuiet returns how long a Master must have heard no lower
+// priority advert for the next one to start a new split brain episode, and
+// so a new AnnounceLowerPrio (keepalived's garp_lower_prio_*, which
+// announces on every such advert). advertInterval is the Master's own,
+// peerInterval the one the lower priority advert carries.
+//
+// A lower priority router that stays Master advertises every peerInterval,
+// so its adverts are at most two intervals apart unless two in a row are
+// lost. One that stepped down must stay silent for at least its
+// Master_Down_Interval, three of the Master's intervals (which it learnt
+// as Backup, RFC 5798 6.4.2) and a Skew_Time, before it can become Master
+// again and announce the addresses itself. Two and a half intervals tell
+// the two apart. Of two different intervals (VRRPv3 allows them) the longer
+// one counts, so that a Master that stays is never taken for a new one.
+func lowerPrioQuiet(advertInterval, peerInterval time.Duration) time.Duration {
+	return max(advertInterval, peerInterval) * 5 / 2
+}

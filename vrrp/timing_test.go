@@ -95,3 +95,27 @@ func TestNextAdvertAt(t *testing.T) {
 		}
 	}
 }
+
+func TestLowerPrioQuiet(t *testing.T) {
+	tests := []struct {
+		own, peer, want time.Duration
+	}{
+		{time.Second, time.Second, 2500 * time.Millisecond},
+		{100 * time.Millisecond, 100 * time.Millisecond, 250 * time.Millisecond},
+		{10 * time.Millisecond, 10 * time.Millisecond, 25 * time.Millisecond},
+		{100 * time.Millisecond, time.Second, 2500 * time.Millisecond}, // the longer counts
+		{time.Second, 100 * time.Millisecond, 2500 * time.Millisecond},
+		{40950 * time.Millisecond, 40950 * time.Millisecond, 102375 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		if got := lowerPrioQuiet(tt.own, tt.peer); got != tt.want {
+			t.Errorf("lowerPrioQuiet(%v, %v) = %v, want %v", tt.own, tt.peer, got, tt.want)
+		}
+		// Between a Master that stays and misses one advert (two of its
+		// intervals) and one that yielded and came back (at least three
+		// of ours, its Master_Down_Interval without Skew_Time).
+		if got := lowerPrioQuiet(tt.own, tt.peer); got <= 2*tt.peer || (tt.peer <= tt.own && got >= 3*tt.own) {
+			t.Errorf("lowerPrioQuiet(%v, %v) = %v: does not separate the two", tt.own, tt.peer, got)
+		}
+	}
+}

@@ -138,6 +138,14 @@ type InstanceConfig struct {
 	// LocalAddr is the primary address adverts are sent from; it breaks
 	// equal-priority ties (RFC 3768 6.4.3, RFC 5798 6.4.3).
 	LocalAddr netip.Addr
+	// HigherPrioSendAdvert (keepalived's higher_prio_send_advert): a
+	// Master that hears a higher priority Master (or an equal one with a
+	// higher address) sends one advert with its own priority before it
+	// becomes Backup, so that the other Master, hearing a lower priority,
+	// announces the addresses again (AnnounceLowerPrio). Without it, when a
+	// split brain heals, the winner learns of the loser only if the
+	// loser's advert reaches it before its own advert reaches the loser.
+	HigherPrioSendAdvert bool
 }
 
 // Output is something the state machine wants done. Drivers execute them in
@@ -158,6 +166,16 @@ type RemoveVIPs struct{}
 // for the instance's addresses.
 type Announce struct{}
 
+// AnnounceLowerPrio asks the driver to announce the instance's addresses
+// again because, while Master, it heard another router advertise a lower
+// priority (or its own priority from a lower address): that router was
+// Master too, a split brain, and clients may have followed its
+// announcements. Reason says which router, or which sync group member. keepalived's
+// garp_lower_prio_repeat and garp_lower_prio_delay: a burst now and a
+// second one after the delay. The instance asks once per episode (see
+// lowerPrioQuiet), not for every advert of a Master that stays.
+type AnnounceLowerPrio struct{ Reason string }
+
 // Transition reports a state change.
 type Transition struct {
 	From, To State
@@ -165,11 +183,12 @@ type Transition struct {
 	Reason   string
 }
 
-func (SendAdvert) isOutput() {}
-func (AddVIPs) isOutput()    {}
-func (RemoveVIPs) isOutput() {}
-func (Announce) isOutput()   {}
-func (Transition) isOutput() {}
+func (SendAdvert) isOutput()        {}
+func (AddVIPs) isOutput()           {}
+func (RemoveVIPs) isOutput()        {}
+func (Announce) isOutput()          {}
+func (AnnounceLowerPrio) isOutput() {}
+func (Transition) isOutput()        {}
 
 // InstanceSnapshot is a point-in-time copy of an instance's state, for
 // metrics and status. It shares nothing with the live instance.

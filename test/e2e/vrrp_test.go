@@ -3,6 +3,7 @@ package e2e
 import (
 	"context"
 	"fmt"
+	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -354,5 +355,113 @@ func TestTrackInterfaceFault(t *testing.T) {
 	waitHolder(t, lab.VIP4, p.d1, []*lab.Host{p.d2}, 3*time.Second)
 	if v := metric(p.d1, `vigil_vrrp_track_interface_failures_total{interface="eth0"}`); v != 1 {
 		t.Fatalf("track_interface_failures_total = %v, want 1", v)
+	}
+}
+
+// splitBrainHealBound is how soon after a split brain heals the client's
+// neighbour entry for the VIP must point at the winner again: ten advert
+// intervals. The winner announces within an interval of the heal (when it
+// hears the loser); a client left to re-resolve on its own needs at least
+// the kernel's delay_first_probe_time (5 s) once its traffic goes
+// unanswered.
+const splitBrainHealBound = time.Second
+
+// A partition between the directors makes both master (a split brain), and
+// the client follows director2's gratuitous ARPs. When the partition heals,
+// director1 (the higher priority) stays master and director2 yields and
+// drops the VIP. director1 hears director2's advert (its last, if its own
+// crossed first: higher_prio_send_advert) and announces the VIP again
+// (garp_lower_prio_repeat now, again after garp_lower_prio_delay), so the
+// client comes back at once. With garp_lower_prio_repeat: 0 (the control)
+// nothing announces it and the client keeps sending to director2, which no
+// longer answers, past the bound: the bound measures the announcement, not
+// the kernel re-resolving.
+func TestSplitBrainHealReannounces(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		extra string // director1's instance
+		on    bool
+	}{
+		{name: "garp_lower_prio", on: true},
+		{name: "control: garp_lower_prio_repeat 0", extra: "    garp_lower_prio_repeat: 0"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := newPair(t)
+			lab.Require(t, "nft")
+			in1 := v3(150)
+			in1.Extra = tt.extra
+			v1 := startVigil(t, p.d1, config("d1", "", in1))
+			startVigil(t, p.d2, config("d2", "", v3(100)))
+			waitHolder(t, lab.VIP4, p.d1, []*lab.Host{p.d2}, 3*time.Second)
+			waitState(t, p.d2, "VI_1", "backup", time.Second)
+			ping := p.cl.Pinger(lab.VIP4, 10*time.Millisecond)
+			waitAnswered(t, ping, 2*time.Second)
+			waitNeigh(t, p.cl, lab.VIP4, p.d1, time.Second)
+
+			p.d1.Partition(p.d2)
+			waitState(t, p.d2, "VI_1", "master", 2*time.Second)
+			waitNeigh(t, p.cl, lab.VIP4, p.d2, time.Second)
+			// Both stay master past director2's second burst
+			// (garp_master_delay 1s): nothing is pending on either side.
+			time.Sleep(1500 * time.Millisecond)
+			if s := stateOf(p.d1, "VI_1"); s != "master" || !p.d1.HasAddr(lab.VIP4) {
+				t.Fatalf("director1 is %q (VIP held: %v) during the partition, want master with the VIP", s, p.d1.HasAddr(lab.VIP4))
+			}
+			waitNeigh(t, p.cl, lab.VIP4, p.d2, time.Second)
+			garps := `vigil_vrrp_gratuitous_arps_sent_total{vrrp_instance="VI_1"}`
+			adverts := `vigil_vrrp_adverts_received_total{vrrp_instance="VI_1"}`
+			before := metric(p.d1, garps)
+
+			// Heal at a random phase of the advert timers, so that either
+			// director's advert may cross first. (director2's timer runs a
+			// Skew_Time after director1's since it took over, and the
+			// steps above take about the same time every run.)
+			time.Sleep(rand.N(100 * time.Millisecond))
+			// Times count from before Heal, which returns once the
+			// nftables rules are gone: adverts may cross before it does.
+			healAt := time.Now()
+			p.d1.Heal(p.d2)
+			healed := time.Since(healAt)
+			want := p.d1.MAC().String()
+			var last string
+			var took time.Duration
+			_, back := lab.Within(splitBrainHealBound-healed, func() bool {
+				mac, state, err := p.cl.Neigh(lab.VIP4)
+				took, last = time.Since(healAt), fmt.Sprintf("%s (%s, err %v)", mac, state, err)
+				return err == nil && mac == want
+			})
+			waitState(t, p.d2, "VI_1", "backup", time.Second)
+			waitHolder(t, lab.VIP4, p.d1, []*lab.Host{p.d2}, time.Second)
+			if !tt.on {
+				if back {
+					t.Fatalf("control: client neighbour entry back on director1 %v after the heal without garp_lower_prio", took)
+				}
+				if n := metric(p.d1, garps); n != before {
+					t.Errorf("control: director1 sent %v gratuitous ARPs after the heal, want none", n-before)
+				}
+				t.Logf("control: client neighbour entry still %s %v after the heal; %v", last, took.Round(time.Millisecond), ping.Stats())
+				return
+			}
+			if !back {
+				t.Fatalf("client neighbour entry for %s is %s %v after the heal, want %s (director1)", lab.VIP4, last, took, want)
+			}
+			// 1: director1's advert crossed first and director2's yielding
+			// advert told director1; 2 or more: director2's came first.
+			t.Logf("split brain healed: client neighbour entry back on director1 %v after the heal began (Heal took %v); director1 heard %v adverts from director2",
+				took.Round(time.Millisecond), healed.Round(time.Millisecond), metric(p.d1, adverts))
+			waitAnswered(t, ping, time.Second)
+			// One announcement for the episode: a burst of 5 now and 5
+			// after garp_lower_prio_delay (garp_master_delay, 1s).
+			lab.WaitFor(t, 2*time.Second, func() bool { return metric(p.d1, garps) == before+10 },
+				"director1 to send 5+5 gratuitous ARPs after the heal")
+			time.Sleep(300 * time.Millisecond)
+			if n := metric(p.d1, garps); n != before+10 {
+				t.Fatalf("director1 sent %v gratuitous ARPs after the heal, want 10", n-before)
+			}
+			if !strings.Contains(v1.Log(), "another router was master too") {
+				t.Errorf("director1's log does not say why it announced again")
+			}
+			t.Logf("%v (healed at +%v)", ping.Stats(), time.Since(healAt).Round(time.Millisecond))
+		})
 	}
 }
