@@ -430,6 +430,10 @@ func (i *Instance) announceLowerPrio(now time.Time, reason string) {
 // first it becomes Master again, which ends the linger.
 const handoverLinger = 10 * time.Millisecond
 
+// HandoverLinger is handoverLinger, for reports that explain it (the
+// failover benchmark).
+const HandoverLinger = handoverLinger
+
 // receiveHandingOver handles adverts while a Master hands over after
 // Shutdown or Resign: any other router advertising with a non-zero priority
 // has taken over, whatever its priority. The instance leaves Master at once

@@ -6,6 +6,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/vigil-lb/vigil/vrrp"
 )
 
 // failoverCase is every run of one (event, implementation, protocol), or
@@ -280,13 +282,14 @@ func (r *report) reading() []string {
 		}
 		out = append(out, line+".")
 	}
-	// The handover window: vigil's old master gives the address up when it
-	// hears the new master's first advert, so traffic the client still
-	// sends to it until the new master's GARP arrives is lost.
+	// The handover window: vigil's old master gives the address up
+	// vrrp.HandoverLinger after it hears the new master's first advert; traffic
+	// the client still sends to it after that, until the new master's GARP
+	// arrives, would be lost.
 	var order []string
 	for _, impl := range r.Impls {
 		var d []time.Duration
-		lossy, runs := 0, 0
+		lossy, runs, late := 0, 0, 0
 		for _, pr := range r.Protos {
 			c := r.find(evTerm, impl, pr)
 			if c == nil {
@@ -295,6 +298,9 @@ func (r *report) reading() []string {
 			for _, run := range c.Runs {
 				if run.HaveAdvert && run.HaveGARP {
 					d = append(d, run.GARP-run.Advert)
+					if run.GARP-run.Advert > vrrp.HandoverLinger {
+						late++
+					}
 				}
 				runs++
 				if run.Lost > 0 {
@@ -304,11 +310,11 @@ func (r *report) reading() []string {
 		}
 		if len(d) > 0 {
 			sm := summarize(d)
-			order = append(order, fmt.Sprintf("%s %s ms (%s–%s), %d of %d runs lost pings", impl, ms(sm.Median), ms(sm.Min), ms(sm.Max), lossy, runs))
+			order = append(order, fmt.Sprintf("%s %s ms (%s–%s), later than %s in %d, %d of %d runs lost pings", impl, ms(sm.Median), ms(sm.Min), ms(sm.Max), vrrp.HandoverLinger, late, lossy, runs))
 		}
 	}
 	if len(order) > 0 {
-		out = append(out, fmt.Sprintf("SIGTERM, director2's first GARP after its own first advert (median, range over all intervals): %s. vigil's stopping master keeps the address until it hears that advert, so echo requests the client sends to it between that advert and the GARP reaching the client find no address: this window, not detection, is where a make-before-break handover can still lose a ping.", strings.Join(order, "; ")))
+		out = append(out, fmt.Sprintf("SIGTERM, director2's first GARP after its own first advert (median, range over all intervals): %s. vigil's stopping master keeps the address for %s after it hears that advert, so that the client is never left without an answer unless the GARP comes later than that; keepalived's removes it at once.", strings.Join(order, "; "), vrrp.HandoverLinger))
 	}
 	// Unplanned: detection against the bound, and what the client sees.
 	for _, ev := range []event{evKill, evLinkDown} {
