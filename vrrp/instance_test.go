@@ -394,35 +394,37 @@ func TestInstanceV3LearnsMasterAdverInterval(t *testing.T) {
 	i := NewInstance(cfg)
 	i.Start(smT0)
 	i.TakeOutputs()
-	// RFC 5798 6.4.1: MAI starts at the configured 1s: 3*100cs + 60cs.
-	smExpectDeadline(t, i, 3600*time.Millisecond)
+	// RFC 5798 6.4.1: MAI starts at the configured 1s: 3*100cs + Skew_Time
+	// 156*1s/256 = 609.375ms (in microseconds, not the RFC's 60cs).
+	smExpectDeadline(t, i, 3609375*time.Microsecond)
 
 	// RFC 5798 6.4.2: the Backup adopts the Master's 100ms interval:
-	// MDI = 3*10cs + (156*10/256 = 6cs) = 360ms.
+	// MDI = 3*10cs + (156*100ms/256 = 60.9375ms, truncated to 60937µs).
 	a := smAdvert(cfg, 200)
 	a.Interval = 100 * time.Millisecond
 	if r := i.Receive(smAt(time.Second), netip.MustParseAddr("10.0.0.2"), a); r != "" {
 		t.Fatalf("dropped: %s", r)
 	}
-	smExpectDeadline(t, i, time.Second+360*time.Millisecond)
-	// Skew_Time after a priority 0 advert uses the learnt interval too: 6cs.
+	smExpectDeadline(t, i, time.Second+360937*time.Microsecond)
+	// Skew_Time after a priority 0 advert uses the learnt interval too.
 	a.Priority = 0
 	i.Receive(smAt(1100*time.Millisecond), netip.MustParseAddr("10.0.0.2"), a)
-	smExpectDeadline(t, i, 1160*time.Millisecond)
-	i.Tick(smAt(1160 * time.Millisecond))
+	up := 1100*time.Millisecond + 60937*time.Microsecond
+	smExpectDeadline(t, i, up)
+	i.Tick(smAt(up))
 	smExpect(t, i, "advert 100", "add vips", "announce",
-		"backup->master at 1.16s: priority 0 advert from 10.0.0.2")
+		"backup->master at 1.160937s: priority 0 advert from 10.0.0.2")
 	// A Master advertises at its own configured interval.
-	smExpectDeadline(t, i, 2160*time.Millisecond)
+	smExpectDeadline(t, i, up+time.Second)
 
 	// RFC 5798 6.4.3: demoted, it adopts the new Master's 200ms:
-	// MDI = 3*20cs + (156*20/256 = 12cs) = 720ms.
+	// MDI = 3*20cs + 156*200ms/256 = 721.875ms.
 	a = smAdvert(cfg, 150)
 	a.Interval = 200 * time.Millisecond
 	i.Receive(smAt(1500*time.Millisecond), netip.MustParseAddr("10.0.0.3"), a)
 	smExpectDeadline(t, i, 1500*time.Millisecond+handoverLinger)
 	i.Tick(smAt(1500*time.Millisecond + handoverLinger))
-	smExpectDeadline(t, i, 1500*time.Millisecond+720*time.Millisecond)
+	smExpectDeadline(t, i, 1500*time.Millisecond+721875*time.Microsecond)
 }
 
 func TestInstanceReceiveDropReasons(t *testing.T) {

@@ -714,6 +714,56 @@ func TestSimShutdownGapWithoutMakeBeforeBreak(t *testing.T) {
 	}
 }
 
+// At a 10 ms advert interval (the VRRPv3 minimum) the Backups still take
+// over in priority order: only the highest priority one becomes Master when
+// the Master stops with a priority 0 advert, or crashes. With Skew_Time in
+// RFC 5798's whole centiseconds, ((256 - Priority) * 1cs) / 256 = 0 for
+// every priority, all three Backups became Master at the same instant; in
+// microseconds priorities 100, 90 and 80 have 6093, 6484 and 6875 µs. The
+// link latency, 100 µs as on a LAN, is below the 391 µs between two of
+// them, so the new Master's first advert reaches the others before their
+// own timers run out.
+func TestSimTenMillisecondAdvertsTakeOverInPriorityOrder(t *testing.T) {
+	for _, stop := range []string{"priority 0 advert", "crash"} {
+		t.Run(stop, func(t *testing.T) {
+			cfg := smConfig(200, "10.0.0.1")
+			cfg.Version, cfg.AdvertInterval = 3, 10*time.Millisecond
+			s := newSimNet(t, 100*time.Microsecond, 1)
+			m := s.addNode("m", "10.0.0.1", cfg)
+			for k, prio := range []uint8{100, 90, 80} {
+				c := cfg
+				c.Priority = prio
+				s.addNode(fmt.Sprintf("r%d", prio), fmt.Sprintf("10.0.0.%d", k+2), c)
+			}
+			s.startAll()
+			s.runFor(time.Second + 3*time.Millisecond)
+			s.expectMasters("VI_1", "m")
+
+			at := s.now
+			lastHeard := s.heard[[2]int{1, m.id}]
+			if stop == "crash" {
+				m.crashed = true
+			} else {
+				s.input(m, func(now time.Time) { m.inst("VI_1").Shutdown(now) })
+			}
+			s.runFor(time.Second)
+			s.expectMasters("VI_1", "r100")
+			for _, r := range []string{"r90", "r80"} {
+				if got := s.transitionsTo(r, "VI_1", StateMaster); len(got) != 0 {
+					t.Fatalf("%s became master: %v\n%s", r, got, s.transitionLog())
+				}
+			}
+			want := at.Add(s.latency + SkewTime(3, 100, cfg.AdvertInterval))
+			if stop == "crash" {
+				want = lastHeard.Add(MasterDownInterval(3, 100, cfg.AdvertInterval))
+			}
+			if up := s.transitionsTo("r100", "VI_1", StateMaster); len(up) != 1 || !up[0].at.Equal(want) {
+				t.Fatalf("r100 master %v, want once at %v\n%s", up, want.Sub(smT0), s.transitionLog())
+			}
+		})
+	}
+}
+
 func TestSimLossyLinksNoFlap(t *testing.T) {
 	s, _, _, r3 := simThree(t, smConfig(100, "10.0.0.1"), 42)
 	for _, a := range s.nodes {

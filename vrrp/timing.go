@@ -6,22 +6,41 @@ import "time"
 //
 // Version 2 (RFC 3768 6.1): Skew_Time = (256 - Priority) / 256 seconds. The
 // advertisement interval does not enter the formula. The result is exact in
-// nanoseconds because 1e9 is a multiple of 256.
+// nanoseconds because 1e9 is a multiple of 256. keepalived truncates the
+// same value to whole microseconds (1/256 s = 3906.25 µs becomes 3906 µs);
+// the two never differ by a microsecond, and adjacent priorities are
+// 3.9 ms apart either way.
 //
 // Version 3 (RFC 5798 6.1): Skew_Time = ((256 - Priority) *
-// Master_Adver_Interval) / 256, where Master_Adver_Interval and the result
-// are in centiseconds and the division is the RFC's integer division: the
-// result is truncated to whole centiseconds (priority 100 with a 1s interval
-// gives 60cs = 600ms, not 609.375ms). A Master_Adver_Interval that is not a
-// whole number of centiseconds is truncated first, as it would be on the
-// wire.
+// Master_Adver_Interval) / 256, computed in microseconds and truncated to a
+// whole microsecond. Master_Adver_Interval itself is a whole number of
+// centiseconds, as the Max Adver Int on the wire (RFC 5798 5.2.7); one that
+// is not is truncated first.
+//
+// This deliberately deviates from RFC 5798, which counts Skew_Time and
+// Master_Down_Interval in centiseconds with integer division. At short
+// intervals that division erases the priority from the timer: at 10 ms,
+// ((256 - Priority) * 1cs) / 256 is 0 for every priority, and at 20 or
+// 30 ms it takes only two or three values, so several Backups would declare
+// the Master down at the same instant (after a priority 0 advert, or
+// Master_Down_Interval after its last advert) and all become Master until
+// the next adverts sort them out: several Masters, extra gratuitous ARPs.
+// In microseconds, priorities one apart are (Master_Adver_Interval / 256)
+// apart, 39 µs at 10 ms, and a higher priority always has the shorter
+// timer. This is also keepalived's arithmetic (its VRRP_TIMER_SKEW, in
+// microseconds from the centisecond interval), so vigil and keepalived
+// Backups in one virtual router now order by priority too; with vigil
+// truncating to centiseconds, a vigil Backup could take over before a
+// higher priority keepalived one. The result is never later than the
+// RFC's unrounded value and less than 1 µs earlier.
 //
 // Any version other than 3 uses the version 2 formula.
 func SkewTime(version int, priority uint8, masterAdverInterval time.Duration) time.Duration {
 	if version == 3 {
-		const cs = 10 * time.Millisecond // RFC 5798 timer unit
-		maiCS := int64(masterAdverInterval / cs)
-		return time.Duration((256-int64(priority))*maiCS/256) * cs
+		// (256 - Priority) * MAI[cs] * 10000 µs/cs / 256, integer division
+		// in microseconds; at most 255 * 4095 * 10000, far from overflow.
+		us := (256 - int64(priority)) * centiseconds(masterAdverInterval) * int64(centisecond/time.Microsecond) / 256
+		return time.Duration(us) * time.Microsecond
 	}
 	return time.Duration(256-int64(priority)) * time.Second / 256
 }
@@ -29,15 +48,22 @@ func SkewTime(version int, priority uint8, masterAdverInterval time.Duration) ti
 // MasterDownInterval returns Master_Down_Interval = 3 * Master_Adver_Interval
 // + Skew_Time (RFC 3768 6.1, RFC 5798 6.1): the time a Backup waits without
 // hearing an advertisement before it declares the Master down. For version 3
-// the sum is taken in centiseconds, like SkewTime.
+// Master_Adver_Interval is taken in whole centiseconds and Skew_Time in
+// microseconds, like SkewTime.
 func MasterDownInterval(version int, priority uint8, masterAdverInterval time.Duration) time.Duration {
 	if version == 3 {
-		const cs = 10 * time.Millisecond // RFC 5798 timer unit
-		mai := masterAdverInterval / cs * cs
+		mai := time.Duration(centiseconds(masterAdverInterval)) * centisecond
 		return 3*mai + SkewTime(version, priority, masterAdverInterval)
 	}
 	return 3*masterAdverInterval + SkewTime(version, priority, masterAdverInterval)
 }
+
+// centisecond is the unit of the VRRPv3 Max Adver Int (RFC 5798 5.2.7).
+const centisecond = 10 * time.Millisecond
+
+// centiseconds returns d in whole centiseconds, truncated, as it would be
+// sent on the wire.
+func centiseconds(d time.Duration) int64 { return int64(d / centisecond) }
 
 // nextAdvertAt returns the Adver_Timer deadline that follows deadline when
 // the timer fires at now: one interval after deadline, not after now, so

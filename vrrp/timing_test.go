@@ -25,19 +25,30 @@ var timingTests = []struct {
 	{2, 150, time.Second, 414062500 * time.Nanosecond, 3414062500 * time.Nanosecond},   // 106/256 = 0.4140625
 	{2, 0, time.Second, time.Second, 4 * time.Second},                                  // 256/256 (priority 0 is never configured)
 
-	// RFC 5798 6.1 in centiseconds with integer division:
-	// Skew_Time = ((256-Priority)*MAI)/256, MDI = 3*MAI + Skew_Time.
-	{3, 100, time.Second, 600 * time.Millisecond, 3600 * time.Millisecond},                // 156*100/256 = 60.9375 -> 60cs
-	{3, 100, 100 * time.Millisecond, 60 * time.Millisecond, 360 * time.Millisecond},       // 156*10/256 = 6.09 -> 6cs
-	{3, 255, time.Second, 0, 3 * time.Second},                                             // 1*100/256 = 0.39 -> 0cs
-	{3, 254, time.Second, 0, 3 * time.Second},                                             // 2*100/256 = 0.78 -> 0cs
-	{3, 1, time.Second, 990 * time.Millisecond, 3990 * time.Millisecond},                  // 255*100/256 = 99.6 -> 99cs
-	{3, 150, 250 * time.Millisecond, 100 * time.Millisecond, 850 * time.Millisecond},      // 106*25/256 = 10.35 -> 10cs
-	{3, 200, 30 * time.Millisecond, 0, 90 * time.Millisecond},                             // 56*3/256 = 0.66 -> 0cs
-	{3, 128, 10 * time.Millisecond, 0, 30 * time.Millisecond},                             // 128*1/256 = 0.5 -> 0cs
-	{3, 1, 40950 * time.Millisecond, 40790 * time.Millisecond, 163640 * time.Millisecond}, // max interval 4095cs: 255*4095/256 = 4079.0 -> 4079cs
-	{3, 254, 40950 * time.Millisecond, 310 * time.Millisecond, 123160 * time.Millisecond}, // 2*4095/256 = 31.99 -> 31cs
-	{3, 100, 1005 * time.Millisecond, 600 * time.Millisecond, 3600 * time.Millisecond},    // 100.5cs is truncated to 100cs first
+	// RFC 5798 6.1 with Skew_Time in microseconds (vigil's deviation from
+	// the RFC's centiseconds, as keepalived): Skew_Time =
+	// ((256-Priority)*MAI[cs]*10000)/256 µs truncated, MDI = 3*MAI +
+	// Skew_Time, MAI in whole centiseconds.
+	{3, 100, time.Second, 609375 * time.Microsecond, 3609375 * time.Microsecond},                // 156*100*10000/256 = 609375 (RFC centiseconds: 60cs)
+	{3, 100, 100 * time.Millisecond, 60937 * time.Microsecond, 360937 * time.Microsecond},       // 156*10*10000/256 = 60937.5 (RFC: 6cs)
+	{3, 255, time.Second, 3906 * time.Microsecond, 3003906 * time.Microsecond},                  // 1*100*10000/256 = 3906.25 (RFC: 0cs)
+	{3, 254, time.Second, 7812 * time.Microsecond, 3007812 * time.Microsecond},                  // 2*100*10000/256 = 7812.5 (RFC: 0cs)
+	{3, 1, time.Second, 996093 * time.Microsecond, 3996093 * time.Microsecond},                  // 255*100*10000/256 = 996093.75 (RFC: 99cs)
+	{3, 150, 250 * time.Millisecond, 103515 * time.Microsecond, 853515 * time.Microsecond},      // 106*25*10000/256 = 103515.625 (RFC: 10cs)
+	{3, 200, 30 * time.Millisecond, 6562 * time.Microsecond, 96562 * time.Microsecond},          // 56*3*10000/256 = 6562.5 (RFC: 0cs)
+	{3, 100, 30 * time.Millisecond, 18281 * time.Microsecond, 108281 * time.Microsecond},        // 156*3*10000/256 = 18281.25 (RFC: 1cs)
+	{3, 100, 20 * time.Millisecond, 12187 * time.Microsecond, 72187 * time.Microsecond},         // 156*2*10000/256 = 12187.5 (RFC: 1cs)
+	{3, 99, 20 * time.Millisecond, 12265 * time.Microsecond, 72265 * time.Microsecond},          // 157*2*10000/256 = 12265.625 (RFC: 1cs, as 100)
+	{3, 128, 10 * time.Millisecond, 5000 * time.Microsecond, 35000 * time.Microsecond},          // 128*1*10000/256 = 5000 (RFC: 0cs)
+	{3, 100, 10 * time.Millisecond, 6093 * time.Microsecond, 36093 * time.Microsecond},          // 156*10000/256 = 6093.75 (RFC: 0cs)
+	{3, 90, 10 * time.Millisecond, 6484 * time.Microsecond, 36484 * time.Microsecond},           // 166*10000/256 = 6484.375 (RFC: 0cs)
+	{3, 80, 10 * time.Millisecond, 6875 * time.Microsecond, 36875 * time.Microsecond},           // 176*10000/256 = 6875 (RFC: 0cs)
+	{3, 255, 10 * time.Millisecond, 39 * time.Microsecond, 30039 * time.Microsecond},            // 1*10000/256 = 39.0625 (RFC: 0cs)
+	{3, 254, 10 * time.Millisecond, 78 * time.Microsecond, 30078 * time.Microsecond},            // 2*10000/256 = 78.125 (RFC: 0cs)
+	{3, 1, 40950 * time.Millisecond, 40790039 * time.Microsecond, 163640039 * time.Microsecond}, // max interval 4095cs: 255*4095*10000/256 = 40790039.0625
+	{3, 254, 40950 * time.Millisecond, 319921 * time.Microsecond, 123169921 * time.Microsecond}, // 2*4095*10000/256 = 319921.875
+	{3, 100, 1005 * time.Millisecond, 609375 * time.Microsecond, 3609375 * time.Microsecond},    // 100.5cs is truncated to 100cs first, as on the wire
+	{3, 100, 19999 * time.Microsecond, 6093 * time.Microsecond, 36093 * time.Microsecond},       // 1.9999cs is 1cs
 }
 
 func TestSkewTime(t *testing.T) {
@@ -57,15 +68,50 @@ func TestMasterDownInterval(t *testing.T) {
 }
 
 // TestTimingSkewOrdersBackups checks the property Skew_Time exists for: a
-// higher priority Backup always declares the Master down no later than a
-// lower priority one (RFC 3768 6.1, RFC 5798 6.1), strictly earlier in v2.
+// higher priority Backup declares the Master down strictly earlier than a
+// lower priority one (RFC 3768 6.1, RFC 5798 6.1), for every interval the
+// wire can carry (v3: 1 to 4095 centiseconds) and every pair of adjacent
+// priorities, after a priority 0 advert (Skew_Time) and after the Master's
+// silence (Master_Down_Interval).
+//
+// It also checks that Skew_Time is the RFC's unrounded value truncated to
+// whole microseconds for v3 and exact for v2: never later than the RFC
+// bound, less than 1 µs earlier. Truncation to 1 µs keeps the order of two
+// values whose unrounded difference is 1 µs or more (floor(x) < floor(y)
+// when y - x >= 1); adjacent priorities differ by Master_Adver_Interval/256,
+// at least 39.0625 µs at the 1cs minimum, so in v3 they are always strictly
+// ordered. In RFC 5798's centiseconds they were not: at 1cs every priority
+// had Skew_Time 0.
 func TestTimingSkewOrdersBackups(t *testing.T) {
+	intervals := []time.Duration{time.Second, 2 * time.Second, 3 * time.Second, 255 * time.Second} // v2: whole seconds
+	for cs := 1; cs <= 4095; cs++ {
+		intervals = append(intervals, time.Duration(cs)*10*time.Millisecond)
+	}
 	for _, version := range []int{2, 3} {
-		for _, interval := range []time.Duration{10 * time.Millisecond, 100 * time.Millisecond, time.Second, 3 * time.Second} {
-			for p := 1; p < 255; p++ {
+		for _, interval := range intervals {
+			if version == 2 && interval%time.Second != 0 {
+				continue
+			}
+			for p := 1; p <= 255; p++ {
+				skew := SkewTime(version, uint8(p), interval)
+				// Unrounded Skew_Time times 256, in nanoseconds.
+				exact256 := (256 - int64(p)) * int64(interval)
+				if version == 2 {
+					exact256 = (256 - int64(p)) * int64(time.Second)
+				}
+				if int64(skew)*256 > exact256 || exact256-int64(skew)*256 >= 256*int64(time.Microsecond) ||
+					(version == 3 && skew%time.Microsecond != 0) {
+					t.Fatalf("v%d interval %v: SkewTime(prio %d) = %v, unrounded %vns/256", version, interval, p, skew, exact256)
+				}
+				if p == 255 {
+					continue
+				}
+				if hi := SkewTime(version, uint8(p+1), interval); hi >= skew {
+					t.Fatalf("v%d interval %v: SkewTime(prio %d) = %v, SkewTime(prio %d) = %v", version, interval, p+1, hi, p, skew)
+				}
 				hi := MasterDownInterval(version, uint8(p+1), interval)
 				lo := MasterDownInterval(version, uint8(p), interval)
-				if hi > lo || (version == 2 && hi == lo) {
+				if hi >= lo {
 					t.Fatalf("v%d interval %v: MDI(prio %d) = %v, MDI(prio %d) = %v", version, interval, p+1, hi, p, lo)
 				}
 			}
