@@ -146,7 +146,7 @@ func (r *report) render(w io.Writer) error {
 	p("- **pings lost**: echo requests without a reply.\n")
 	p("- **takeover after reference**: from %s (kill -9, link down) or %s (SIGTERM) to director2's first advert; the time the RFC bounds.\n", referenceName(evKill), referenceName(evTerm))
 	p("- **RFC bound** for director2's priority %d: Master_Down_Interval = 3 × interval + Skew_Time after the last advert, or Skew_Time after a priority-0 advert; Skew_Time = (256 − %d)/256 s for VRRPv2 and (256 − %d) × interval / 256 for VRRPv3. ", backupPrio, backupPrio, backupPrio)
-	p("The bound is computed without rounding; RFC 5798 counts in centiseconds, and vigil truncates Skew_Time to whole centiseconds, so at small intervals vigil's own timer is up to 10 ms shorter than this bound.\n\n")
+	p("The bound is computed without rounding. RFC 5798 counts Skew_Time in whole centiseconds, which makes it 0 for every priority at a 10 ms interval; vigil and keepalived both compute it in microseconds instead (truncated, so their timers are less than 1 µs shorter than this bound), and VRRPv2's (256 − prio)/256 s is exact in vigil.\n\n")
 	p("Cells are median (min–max) over the runs, in milliseconds. The first advert and first GARP come before the bound by the random phase: director2's timer started at director1's last advert, not at the event.\n\n")
 
 	for _, ev := range events {

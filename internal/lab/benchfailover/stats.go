@@ -93,8 +93,9 @@ func (s countSummary) cell() string {
 // (256 - prio) / 256 s for VRRPv2 (RFC 3768 6.1) and
 // (256 - prio) * interval / 256 for VRRPv3 (RFC 5798 6.1). RFC 5798 counts
 // in centiseconds, and an implementation that truncates to whole
-// centiseconds (vigil does) is up to 10 ms earlier; the benchmark reports
-// the exact fraction, the later of the two.
+// centiseconds is up to 10 ms earlier; vigil and keepalived truncate to
+// whole microseconds (vrrp.SkewTime), less than 1 µs earlier. The
+// benchmark reports the exact fraction, the latest of them.
 func skewTime(version int, prio uint8, interval time.Duration) time.Duration {
 	if version == 2 {
 		return time.Duration(256-int64(prio)) * time.Second / 256
