@@ -10,7 +10,7 @@ LDFLAGS   := -X github.com/prometheus/common/version.Version=$(VERSION) \
              -X github.com/prometheus/common/version.Revision=$(shell git rev-parse --short HEAD 2>/dev/null) \
              -X github.com/prometheus/common/version.Branch=$(shell git rev-parse --abbrev-ref HEAD 2>/dev/null)
 
-.PHONY: all build test deps unit fuzz vet demo bench-failover bench-actuator bench-ipvs clean test-vm test-vm-selftest alerts-test mixin
+.PHONY: all build test deps unit fuzz vet demo bench-failover bench-actuator bench-ipvs bench-restart clean test-vm test-vm-selftest alerts-test mixin
 
 all: build
 
@@ -35,7 +35,7 @@ deps:
 test-vm:
 	bash scripts/vm/prepare.sh
 	bash scripts/vm/selftest.sh
-	CGO_ENABLED=0 $(GO) test -count=1 -tags vm -exec "$(CURDIR)/scripts/vm/exec.sh" ./internal/vmtest/ ./ipvs/... ./test/vmdata/
+	CGO_ENABLED=0 VIGIL_VM_PROGRAMS=keepalived $(GO) test -count=1 -tags vm -exec "$(CURDIR)/scripts/vm/exec.sh" ./internal/vmtest/ ./ipvs/... ./test/vmdata/
 	cd tools && CGO_ENABLED=0 VIGIL_VM_PROGRAMS=prometheus \
 	  VIGIL_VM_INCLUDE=../../go.mod:../../alerts:../../dashboards:../../docs \
 	  $(GO) test -count=1 -tags vm -exec "$(CURDIR)/scripts/vm/exec.sh" -run '^TestVM' ./live
@@ -94,6 +94,13 @@ bench-ipvs: deps
 bench-actuator:
 	bash scripts/vm/prepare.sh
 	VIGIL_BENCH_ITERATIONS=100 CGO_ENABLED=0 $(GO) test -count=1 -tags vm -exec "$(CURDIR)/scripts/vm/exec.sh" ./test/vmdata/ -run TestWebhookToKernelWeight -v | grep BENCH
+
+## bench-restart: restart under 20 live streams through the VIP, vigil and
+## keepalived 2.2.7 side by side, in the VM tier; 3 runs per case (see the
+## bench-restart section of docs/benchmarks.md).
+bench-restart:
+	bash scripts/vm/prepare.sh
+	VIGIL_BENCH_ITERATIONS=3 CGO_ENABLED=0 VIGIL_VM_PROGRAMS=keepalived $(GO) test -count=1 -tags vm -exec "$(CURDIR)/scripts/vm/exec.sh" ./test/vmdata/ -run TestRestartComparedWithKeepalived -v | grep BENCH
 
 clean:
 	rm -rf bin

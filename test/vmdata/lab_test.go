@@ -249,17 +249,20 @@ func (l *lab) addr(h *netlink.Handle, name string, p netip.Prefix) netlink.Link 
 }
 
 // hasVIP reports whether the director holds the VIP on the client link.
-func (l *lab) hasVIP() bool {
-	link, err := l.root.LinkByName(clientLink)
+func (l *lab) hasVIP() bool { return hasAddr(l.root, vip) }
+
+// hasAddr reports whether h's namespace holds a on the client link.
+func hasAddr(h *netlink.Handle, a netip.Addr) bool {
+	link, err := h.LinkByName(clientLink)
 	if err != nil {
 		return false
 	}
-	addrs, err := l.root.AddrList(link, unix.AF_INET)
+	addrs, err := h.AddrList(link, unix.AF_INET)
 	if err != nil {
 		return false
 	}
-	for _, a := range addrs {
-		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap() == vip {
+	for _, x := range addrs {
+		if ip, ok := netip.AddrFromSlice(x.IP); ok && ip.Unmap() == a {
 			return true
 		}
 	}
@@ -482,6 +485,7 @@ type stream struct {
 	last    time.Time
 	maxGap  time.Duration
 	err     error
+	errAt   time.Time
 	closing bool
 }
 
@@ -491,6 +495,7 @@ type streamStats struct {
 	bytes  int
 	maxGap time.Duration
 	err    error
+	errAt  time.Time // when err came
 }
 
 // openStream starts a stream with c, which must not have a timeout.
@@ -522,7 +527,7 @@ func (s *stream) read() {
 		}
 		if err != nil {
 			if !s.closing {
-				s.err = err
+				s.err, s.errAt = err, now
 			}
 			s.mu.Unlock()
 			return
@@ -534,7 +539,7 @@ func (s *stream) read() {
 func (s *stream) stats() streamStats {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := streamStats{bytes: s.bytes, maxGap: s.maxGap, err: s.err}
+	st := streamStats{bytes: s.bytes, maxGap: s.maxGap, err: s.err, errAt: s.errAt}
 	if s.err == nil {
 		st.maxGap = max(st.maxGap, time.Since(s.last))
 	}
