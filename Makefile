@@ -1,6 +1,9 @@
 # vigil — build, test, demo, benchmarks. Everything here runs as root on
 # Linux (network namespaces); `make test` installs what it needs.
 GO        ?= go
+# bash with pipefail: `go test ... | grep BENCH` fails when the test does.
+SHELL       := /bin/bash
+.SHELLFLAGS := -o pipefail -c
 GOFLAGS   ?=
 export GOFLAGS
 FUZZTIME  ?= 15s
