@@ -87,7 +87,7 @@ func equalitySnapshots() map[string]LBSnapshot {
 		"empty":         {},
 		"checks":        checksSnapshot(),
 		"sorry shares":  sorrySharesSnapshot(),
-		"bench 20x10":   benchLBSnapshot(20, 10),
+		"bench 20x10":   SyntheticLB(20, 10),
 	}
 	for seed := range uint64(8) {
 		snaps[fmt.Sprintf("random %d", seed)] = variedLBSnapshot(seed, 25, 6)
