@@ -2,13 +2,10 @@ package collector
 
 import (
 	"maps"
-	"net/http"
-	"net/http/httptest"
 	"slices"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/vigil-lb/vigil/check"
 )
@@ -22,10 +19,10 @@ import (
 //     registry's checks and sorting;
 //   - gather-new-layout: the same when every scrape sees a snapshot of
 //     another shape (here, virtual servers renamed), so that Collect
-//     rebuilds its label sets each time; layout: that rebuild alone;
-//   - http-text, http-gzip: the whole promhttp handler as daemon.go
-//     configures it, text exposition, without and with gzip (Prometheus
-//     asks for gzip).
+//     rebuilds its label sets each time; layout: that rebuild alone.
+//
+// The whole /metrics handler (text and gzip) is bench/ipvs's
+// BenchmarkScrapeLB1000x10, whose numbers docs/benchmarks.md reports.
 //
 // The snapshot function returns the same snapshot on every call except
 // that, like daemon/lb.go's, it copies the checks every time.
@@ -89,33 +86,6 @@ func benchLBCollect(b *testing.B, vss, rss int) {
 			newLBLayout(&snap)
 		}
 	})
-	for _, enc := range []string{"", "gzip"} {
-		name := "http-text"
-		if enc != "" {
-			name = "http-" + enc
-		}
-		b.Run(name, func(b *testing.B) {
-			h := promhttp.HandlerFor(reg, promhttp.HandlerOpts{})
-			req := httptest.NewRequest(http.MethodGet, "/metrics", nil)
-			req.Header.Set("Accept", "text/plain;version=0.0.4")
-			if enc != "" {
-				req.Header.Set("Accept-Encoding", enc)
-			}
-			var size int
-			for b.Loop() {
-				w := &countingWriter{header: http.Header{}}
-				h.ServeHTTP(w, req)
-				if w.code != 0 && w.code != http.StatusOK {
-					b.Fatalf("status %d", w.code)
-				}
-				if got := w.header.Get("Content-Encoding"); got != enc {
-					b.Fatalf("Content-Encoding %q, want %q", got, enc)
-				}
-				size = w.n
-			}
-			b.ReportMetric(float64(size), "body-bytes")
-		})
-	}
 }
 
 func benchGather(b *testing.B, g prometheus.Gatherer) {
@@ -147,18 +117,4 @@ func cloneChecks(checks []check.Snapshot) []check.Snapshot {
 		out[i] = c
 	}
 	return out
-}
-
-// countingWriter is an http.ResponseWriter that only counts the body.
-type countingWriter struct {
-	header http.Header
-	code   int
-	n      int
-}
-
-func (w *countingWriter) Header() http.Header  { return w.header }
-func (w *countingWriter) WriteHeader(code int) { w.code = code }
-func (w *countingWriter) Write(p []byte) (int, error) {
-	w.n += len(p)
-	return len(p), nil
 }
