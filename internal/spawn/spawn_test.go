@@ -20,7 +20,7 @@ var start = Start
 func TestChildOutlivesLockedThreads(t *testing.T) {
 	sleep, err := exec.LookPath("sleep")
 	if err != nil {
-		t.Skip("no sleep(1)")
+		t.Fatalf("sleep(1), from coreutils, is not in PATH: %v", err)
 	}
 	cmd := exec.Command(sleep, "30")
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
