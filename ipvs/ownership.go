@@ -100,6 +100,12 @@ func loadOwnership(path string) (*ownership, error) {
 		if d.Deadline.IsZero() {
 			return nil, fmt.Errorf("reading ipvs ownership %q: drains[%d].deadline: missing", path, i)
 		}
+		// The file holds deadlines in UTC (doc); one that cannot be
+		// written so (a year outside 0..9999 once in UTC) would make
+		// every later save fail.
+		if _, err := d.Deadline.UTC().MarshalText(); err != nil {
+			return nil, fmt.Errorf("reading ipvs ownership %q: drains[%d].deadline: %w", path, i, err)
+		}
 		o.drains[drainKey{d.Service, d.Destination}] = d.Deadline
 	}
 	return o, nil
