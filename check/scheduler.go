@@ -483,9 +483,11 @@ func (r *runner) attempt(ctx context.Context) Result {
 	if timeout <= 0 {
 		timeout = DefaultConnectTimeout
 	}
+	// start before the deadline: an attempt that times out then measures
+	// at least the timeout.
+	start := time.Now()
 	actx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	start := time.Now()
 	res := r.def.Prober.Probe(actx, r.def.Target)
 	if res.Duration <= 0 {
 		res.Duration = time.Since(start)
